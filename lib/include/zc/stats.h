@@ -1,0 +1,73 @@
+/* stats.h - lock-free counters for reads per mode (count, bytes, errors, latency histogram),
+ * fallbacks, FUSE operations and gauges; consistent snapshots rendered as Prometheus text or JSON.
+ * Counters are _Atomic with relaxed ordering: safe from any thread. Snapshots are owned by the caller. */
+#ifndef ZC_STATS_H
+#define ZC_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zc/mode.h"
+
+/* FUSE operations counted per op; names are the libfuse lowlevel op names. */
+#define ZC_OPS_LIST(X)                                                                         \
+	X(lookup) X(forget) X(getattr) X(setattr) X(readlink) X(mknod) X(mkdir) X(unlink)      \
+	X(rmdir) X(symlink) X(rename) X(link) X(open) X(read) X(write) X(flush) X(release)     \
+	X(fsync) X(opendir) X(readdir) X(releasedir) X(fsyncdir) X(statfs) X(setxattr)         \
+	X(getxattr) X(listxattr) X(removexattr) X(create) X(getlk) X(setlk) X(flock)            \
+	X(fallocate) X(copy_file_range) X(lseek) X(ioctl)
+
+#define ZC_OP_ENUM(name) ZC_OP_##name,
+enum zc_op { ZC_OPS_LIST(ZC_OP_ENUM) ZC_OP_COUNT };
+#undef ZC_OP_ENUM
+
+enum zc_gauge { ZC_G_OPEN_HANDLES, ZC_G_INODES, ZC_G_CACHED_FDS, ZC_G_COUNT };
+
+/* Latency histogram upper bounds in microseconds (last bucket is +Inf). */
+#define ZC_LAT_BUCKETS 16
+
+struct zc_stats; /* opaque */
+
+struct zc_stats_mode_snap {
+	uint64_t reads, bytes, errors;
+	uint64_t lat_bucket[ZC_LAT_BUCKETS]; /* cumulative counts as Prometheus wants them */
+	uint64_t lat_sum_ns;
+};
+
+struct zc_stats_snap {
+	struct zc_stats_mode_snap mode[ZC_MODE_COUNT];
+	uint64_t fallback[ZC_MODE_COUNT][ZC_MODE_COUNT]; /* [from][to] */
+	uint64_t op_count[ZC_OP_COUNT], op_errors[ZC_OP_COUNT];
+	int64_t gauge[ZC_G_COUNT];
+	uint64_t bytes_written;
+	double uptime_s;
+	double cpu_user_s, cpu_sys_s; /* getrusage(RUSAGE_SELF) of the calling process */
+	uint64_t vol_ctxsw, invol_ctxsw;
+};
+
+/* Returns NULL on ENOMEM. zc_stats_free accepts NULL. */
+struct zc_stats *zc_stats_new(void);
+void zc_stats_free(struct zc_stats *st);
+
+/* Hot path: a few relaxed atomic adds, no lock, no allocation. st may be NULL (no-op). */
+void zc_stats_read(struct zc_stats *st, enum zc_mode mode, size_t bytes, uint64_t lat_ns, int err);
+void zc_stats_op(struct zc_stats *st, enum zc_op op, int err);
+void zc_stats_fallback(struct zc_stats *st, enum zc_mode from, enum zc_mode to);
+void zc_stats_written(struct zc_stats *st, size_t bytes);
+void zc_stats_gauge_add(struct zc_stats *st, enum zc_gauge g, int64_t delta);
+
+/* Zero every counter (gauges and uptime stay). */
+void zc_stats_reset(struct zc_stats *st);
+/* Copy all counters into snap and read the process's rusage. Returns 0 or -errno. */
+int zc_stats_snapshot(struct zc_stats *st, struct zc_stats_snap *snap);
+
+/* Render snap into a malloc'ed NUL-terminated text (*out, length *len); the caller frees it.
+ * Returns 0 or -ENOMEM. Metric names start with zcfs_. */
+int zc_stats_render_prom(const struct zc_stats_snap *snap, char **out, size_t *len);
+int zc_stats_render_json(const struct zc_stats_snap *snap, char **out, size_t *len);
+
+const char *zc_op_name(enum zc_op op);
+/* Upper bound of bucket i in microseconds; UINT64_MAX for the last (+Inf). */
+uint64_t zc_stats_bucket_le_us(unsigned i);
+
+#endif
