@@ -1,0 +1,313 @@
+/* main.c - start-up and shutdown of the daemon: options, descriptor limit, the root inode and
+ * file-handle probe, /dev/fuse and the fuse module (libkmod), FUSE init negotiation (splice in
+ * both directions, large requests), the multi-threaded loop, and a clean unmount on signals. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "zc/kmod.h"
+#include "zc/log.h"
+#include "zcfs.h"
+
+#define ZCD_MAX_REQUEST (1u << 20) /* FUSE_MAX_MAX_PAGES * 4 KiB in libfuse 3.14 */
+
+static void log_to_fuse(enum zc_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fuse_log((enum fuse_log_level)level, "zcfs: %s\n", line);
+}
+
+void zcd_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct zcd_ctx *ctx = userdata;
+	const unsigned want[] = { FUSE_CAP_SPLICE_WRITE, FUSE_CAP_SPLICE_MOVE, FUSE_CAP_SPLICE_READ,
+				  FUSE_CAP_FLOCK_LOCKS,  FUSE_CAP_POSIX_LOCKS, FUSE_CAP_ASYNC_READ,
+				  FUSE_CAP_READDIRPLUS,  FUSE_CAP_READDIRPLUS_AUTO,
+				  FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_CACHE_SYMLINKS,
+				  FUSE_CAP_ATOMIC_O_TRUNC };
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (conn->capable & want[i])
+			conn->want |= want[i];
+	if (ctx->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
+		conn->want |= FUSE_CAP_POSIX_ACL;
+	conn->max_write = ZCD_MAX_REQUEST;
+	conn->max_readahead = ZCD_MAX_REQUEST;
+	ctx->splice_write = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
+	if (!(conn->capable & FUSE_CAP_SPLICE_WRITE))
+		zc_log(ZC_LOG_WARNING, "kernel cannot take spliced replies: splice mode copies");
+}
+
+void zcd_destroy(void *userdata)
+{
+	(void)userdata;
+}
+
+static const struct fuse_lowlevel_ops zcd_ops = {
+	.init = zcd_init,
+	.destroy = zcd_destroy,
+	.lookup = zcd_lookup,
+	.forget = zcd_forget,
+	.forget_multi = zcd_forget_multi,
+	.getattr = zcd_getattr,
+	.setattr = zcd_setattr,
+	.readlink = zcd_readlink,
+	.mknod = zcd_mknod,
+	.mkdir = zcd_mkdir,
+	.symlink = zcd_symlink,
+	.link = zcd_link,
+	.unlink = zcd_unlink,
+	.rmdir = zcd_rmdir,
+	.rename = zcd_rename,
+	.opendir = zcd_opendir,
+	.readdir = zcd_readdir,
+	.readdirplus = zcd_readdirplus,
+	.releasedir = zcd_releasedir,
+	.fsyncdir = zcd_fsyncdir,
+	.open = zcd_open,
+	.create = zcd_create,
+	.read = zcd_read,
+	.write_buf = zcd_write_buf,
+	.flush = zcd_flush,
+	.release = zcd_release,
+	.fsync = zcd_fsync,
+	.statfs = zcd_statfs,
+	.setxattr = zcd_setxattr,
+	.getxattr = zcd_getxattr,
+	.listxattr = zcd_listxattr,
+	.removexattr = zcd_removexattr,
+	.getlk = zcd_getlk,
+	.setlk = zcd_setlk,
+	.flock = zcd_flock,
+	.fallocate = zcd_fallocate,
+	.copy_file_range = zcd_copy_file_range,
+	.lseek = zcd_lseek,
+};
+
+/* Raise the soft descriptor limit to the hard one; the inode cache takes a share of it. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* /dev/fuse missing: say why, and load the module when we can. */
+static int check_dev_fuse(void)
+{
+	enum zc_kmod_state st;
+	char detail[512] = "";
+
+	if (access("/dev/fuse", F_OK) == 0)
+		return 0;
+	zc_kmod_fuse_state("/", &st, detail, sizeof(detail));
+	if (st == ZC_KMOD_LOADABLE && geteuid() == 0 && zc_kmod_load_fuse() == 0 &&
+	    access("/dev/fuse", F_OK) == 0)
+		return 0;
+	fprintf(stderr, "zcfs: /dev/fuse is missing; fuse module: %s (%s)%s\n",
+		zc_kmod_state_name(st), detail,
+		st == ZC_KMOD_LOADABLE ? "; run 'modprobe fuse' as root" : "");
+	return -ENODEV;
+}
+
+/* Root inode and the file-handle probe: open_by_handle_at needs CAP_DAC_READ_SEARCH. */
+static int setup_root(struct zcd_ctx *ctx)
+{
+	struct file_handle *fh = malloc(sizeof(*fh) + 128);
+	struct stat st;
+	int mount_id, fd;
+
+	if (!fh)
+		return -ENOMEM;
+	ctx->root.fd = open(ctx->opts.backing, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ctx->root_fd = open(ctx->opts.backing, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->root.fd < 0 || ctx->root_fd < 0 || fstat(ctx->root_fd, &st) < 0) {
+		int e = errno;
+		fprintf(stderr, "zcfs: cannot open BACKING '%s': %s\n", ctx->opts.backing, strerror(e));
+		free(fh);
+		return -e;
+	}
+	ctx->root.dev = st.st_dev;
+	ctx->root.ino = st.st_ino;
+	ctx->root.type = S_IFDIR;
+	ctx->root.nlookup = 2;
+	ctx->root.fd_pinned = true;
+	ctx->root.mount_idx = -1;
+	fh->handle_bytes = 128;
+	if (name_to_handle_at(ctx->root_fd, "", fh, &mount_id, AT_EMPTY_PATH) == 0) {
+		fd = open_by_handle_at(ctx->root_fd, fh, O_PATH | O_CLOEXEC);
+		if (fd >= 0) {
+			close(fd);
+			ctx->tbl.handles_ok = true;
+			ctx->tbl.mounts[0].mount_id = mount_id;
+			ctx->tbl.mounts[0].fd = dup(ctx->root_fd);
+			ctx->tbl.nmounts = 1;
+		}
+	}
+	free(fh);
+	if (!ctx->tbl.handles_ok)
+		zc_log(ZC_LOG_WARNING,
+		       "file handles unavailable (no CAP_DAC_READ_SEARCH or unsupported by the backing "
+		       "filesystem): one descriptor per known inode, so RLIMIT_NOFILE caps the tree size");
+	return 0;
+}
+
+/* Raise the mount's read-ahead (the kernel gives FUSE 128 KiB by default). */
+static void set_readahead(struct zcd_ctx *ctx)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], real[PATH_MAX], path[128];
+	unsigned maj = 0, min = 0;
+	bool found = false;
+
+	if (!ctx->opts.readahead_kb || !f || !realpath(ctx->opts.mountpoint, real)) {
+		if (f)
+			fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[PATH_MAX];
+		unsigned a, b;
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &a, &b, mnt) == 3 &&
+		    strcmp(mnt, real) == 0) {
+			maj = a;
+			min = b;
+			found = true; /* the last match is the newest mount */
+		}
+	}
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	f = fopen(path, "we");
+	if (!f)
+		return; /* not root: the kernel default stays */
+	fprintf(f, "%u\n", ctx->opts.readahead_kb);
+	fclose(f);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct zcd_ctx *ctx;
+	int rc = 1, r;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		fprintf(stderr, "zcfs: out of memory\n");
+		return 1;
+	}
+	ctx->root.fd = ctx->root_fd = -1;
+	r = zcd_opts_parse(&args, &ctx->opts);
+	if (r != 0) {
+		rc = r > 0 ? 0 : 2;
+		goto out_opts;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0) {
+		rc = 2;
+		goto out_opts;
+	}
+	if (zcd_opts_check(&ctx->opts) < 0) {
+		rc = 2;
+		goto out_cmd;
+	}
+	zc_log_set_sink(log_to_fuse, cmd.debug ? ZC_LOG_DEBUG : ZC_LOG_INFO);
+	if (check_dev_fuse() < 0)
+		goto out_cmd;
+	raise_nofile();
+	umask(0);
+	ctx->is_root = geteuid() == 0;
+	ctx->owner_uid = getuid();
+	ctx->owner_gid = getgid();
+	ctx->nroot_groups = getgroups(0, NULL);
+	if (ctx->nroot_groups > 0) {
+		ctx->root_groups = calloc((size_t)ctx->nroot_groups, sizeof(gid_t));
+		if (ctx->root_groups)
+			ctx->nroot_groups = getgroups(ctx->nroot_groups, ctx->root_groups);
+	}
+	if (ctx->nroot_groups < 0 || !ctx->root_groups)
+		ctx->nroot_groups = 0;
+	ctx->stats = zc_stats_new();
+	ctx->max_read = ZCD_MAX_REQUEST;
+	ctx->fopts.max_read_bytes = ZCD_MAX_REQUEST;
+	ctx->fopts.mmap_window_bytes = ctx->opts.mmap_window;
+	if (!ctx->stats || zcd_table_init(ctx) < 0) {
+		fprintf(stderr, "zcfs: out of memory\n");
+		goto out_stats;
+	}
+	if (setup_root(ctx) < 0)
+		goto out_table;
+	if (!ctx->opts.noctl && zcd_ctl_init(ctx) < 0) {
+		fprintf(stderr, "zcfs: cannot set up the control directory\n");
+		goto out_table;
+	}
+
+	ctx->se = fuse_session_new(&args, &zcd_ops, sizeof(zcd_ops), ctx);
+	if (!ctx->se)
+		goto out_ctl;
+	if (fuse_set_signal_handlers(ctx->se) != 0)
+		goto out_session;
+	if (fuse_session_mount(ctx->se, cmd.mountpoint) != 0) {
+		fprintf(stderr, "zcfs: cannot mount on '%s'\n", cmd.mountpoint);
+		goto out_signals;
+	}
+	set_readahead(ctx);
+	fuse_daemonize(cmd.foreground);
+	if (cmd.singlethread) {
+		r = fuse_session_loop(ctx->se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop) {
+			r = -ENOMEM;
+		} else {
+			fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd.clone_fd);
+			if (cmd.max_threads != UINT_MAX) /* UINT_MAX: not given */
+				fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
+			if (cmd.max_idle_threads != UINT_MAX)
+				fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
+			r = fuse_session_loop_mt(ctx->se, loop);
+			fuse_loop_cfg_destroy(loop);
+		}
+	}
+	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
+	fuse_session_unmount(ctx->se);
+out_signals:
+	fuse_remove_signal_handlers(ctx->se);
+out_session:
+	fuse_session_destroy(ctx->se);
+out_ctl:
+	zcd_ctl_free(ctx);
+out_table:
+	zcd_table_destroy(ctx);
+	if (ctx->root.fd >= 0)
+		close(ctx->root.fd);
+	if (ctx->root_fd >= 0)
+		close(ctx->root_fd);
+out_stats:
+	zc_stats_free(ctx->stats);
+	free(ctx->root_groups);
+out_cmd:
+	free(cmd.mountpoint);
+out_opts:
+	zcd_opts_free(&ctx->opts);
+	fuse_opt_free_args(&args);
+	free(ctx);
+	return rc;
+}

@@ -1,0 +1,193 @@
+/* ops_read.c - the read path and its routing. At open, the file's own user.zcfs.* xattrs, the
+ * nearest ancestor directory's (cached per directory for attr_timeout), the rules and the mount
+ * default pick an engine; each read asks the engine where the bytes are and sends them by writev
+ * (memory) or by splice (descriptor). Latency and bytes are counted per mode. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <time.h>
+
+#include "zc/log.h"
+#include "zcfs.h"
+
+#define ROUTE_MAX_DEPTH 256
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Read one xattr of an open descriptor (fd >= 0) or of an inode through /proc into buf.
+ * Returns 1 when present, 0 when absent or unreadable. */
+static int read_attr(int fd, const char *proc, const char *name, char *buf, size_t len)
+{
+	ssize_t n = fd >= 0 ? fgetxattr(fd, name, buf, len - 1) : getxattr(proc, name, buf, len - 1);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	return 1;
+}
+
+struct route_walk {
+	struct zcd_ctx *ctx;
+	int fd;                              /* the file's open descriptor */
+	struct zcd_inode *chain[ROUTE_MAX_DEPTH]; /* chain[0] = file, then ancestors, pinned */
+	unsigned depth;
+	char path[PATH_MAX];                 /* relative path of the file */
+	char level_path[PATH_MAX];
+	char mode[32], cache[32];
+};
+
+/* Fill the cached xattrs of directory in, refreshing them when older than attr_timeout. */
+static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, char *mode, char *cache)
+{
+	uint64_t now_ms = now_ns() / 1000000, ttl_ms = (uint64_t)(ctx->opts.attr_timeout * 1000);
+	char m[32] = "", c[32] = "", proc[64];
+	int fd;
+
+	mode[0] = cache[0] = '\0';
+	pthread_mutex_lock(&ctx->tbl.lock);
+	if (in->xa_stamp_ms && now_ms - in->xa_stamp_ms < ttl_ms) {
+		snprintf(mode, 32, "%s", in->xa_mode ? in->xa_mode : "");
+		snprintf(cache, 32, "%s", in->xa_cache ? in->xa_cache : "");
+		pthread_mutex_unlock(&ctx->tbl.lock);
+		return;
+	}
+	pthread_mutex_unlock(&ctx->tbl.lock);
+
+	fd = zcd_fd_get(ctx, in);
+	if (fd < 0)
+		return;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	read_attr(-1, proc, ZC_XATTR_MODE, m, sizeof(m));
+	read_attr(-1, proc, ZC_XATTR_CACHE, c, sizeof(c));
+	zcd_fd_put(ctx, in);
+	snprintf(mode, 32, "%s", m);
+	snprintf(cache, 32, "%s", c);
+	if (!ttl_ms)
+		return;
+	char *dm = m[0] ? strdup(m) : NULL, *dc = c[0] ? strdup(c) : NULL;
+	pthread_mutex_lock(&ctx->tbl.lock);
+	free(in->xa_mode);
+	free(in->xa_cache);
+	in->xa_mode = dm;
+	in->xa_cache = dc;
+	in->xa_stamp_ms = now_ms ? now_ms : 1;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+}
+
+static int walk_level(void *arg, unsigned level, struct zc_route_level *lvl)
+{
+	struct route_walk *w = arg;
+
+	if (level >= w->depth)
+		return -ENOENT;
+	if (level == 0) {
+		char proc[64] = "";
+		if (w->fd < 0) {
+			int pfd = zcd_fd_get(w->ctx, w->chain[0]);
+			if (pfd < 0)
+				return pfd;
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		}
+		w->mode[0] = w->cache[0] = '\0';
+		read_attr(w->fd, proc, ZC_XATTR_MODE, w->mode, sizeof(w->mode));
+		read_attr(w->fd, proc, ZC_XATTR_CACHE, w->cache, sizeof(w->cache));
+		if (w->fd < 0)
+			zcd_fd_put(w->ctx, w->chain[0]);
+		lvl->relpath = w->path;
+	} else {
+		/* The directory `level` steps up: cut that many components off the path. */
+		snprintf(w->level_path, sizeof(w->level_path), "%s", w->path);
+		for (unsigned i = 0; i < level; i++) {
+			char *slash = strrchr(w->level_path, '/');
+			if (slash)
+				*slash = '\0';
+			else
+				strcpy(w->level_path, ".");
+		}
+		dir_attrs(w->ctx, w->chain[level], w->mode, w->cache);
+		lvl->relpath = w->level_path;
+	}
+	lvl->mode_xattr = w->mode[0] ? w->mode : NULL;
+	lvl->cache_xattr = w->cache[0] ? w->cache : NULL;
+	return 0;
+}
+
+int zcd_route(struct zcd_ctx *ctx, struct zcd_inode *in, int fd, struct zc_route_out *out)
+{
+	struct route_walk *w = malloc(sizeof(*w));
+	int rc;
+
+	if (!w) {
+		memset(out, 0, sizeof(*out));
+		out->mode = ctx->opts.mode;
+		out->cache = ctx->opts.cache;
+		return 0;
+	}
+	w->ctx = ctx;
+	w->fd = fd;
+	w->depth = 0;
+	/* Pin the chain file -> root so it stays valid while we walk it without the lock. */
+	pthread_mutex_lock(&ctx->tbl.lock);
+	for (struct zcd_inode *p = in; p && w->depth < ROUTE_MAX_DEPTH; p = p->parent) {
+		if (p != &ctx->root)
+			p->pins++;
+		w->chain[w->depth++] = p;
+		if (p == &ctx->root)
+			break;
+	}
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	if (zcd_inode_path(ctx, in, w->path, sizeof(w->path)) < 0)
+		strcpy(w->path, ".");
+	rc = zc_route_eval(ctx->opts.rules, w->path, walk_level, w, ctx->opts.mode,
+			   ctx->opts.cache, out);
+	for (unsigned i = 0; i < w->depth; i++)
+		if (w->chain[i] != &ctx->root)
+			zcd_inode_unpin(ctx, w->chain[i]);
+	free(w);
+	return rc;
+}
+
+void zcd_route_invalidate(struct zcd_ctx *ctx, struct zcd_inode *in)
+{
+	pthread_mutex_lock(&ctx->tbl.lock);
+	in->xa_stamp_ms = 0;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+}
+
+void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_fh *fh = (struct zcd_fh *)(uintptr_t)fi->fh;
+	struct zc_rdesc rd;
+	uint64_t t0;
+	ssize_t n;
+	int rc;
+
+	if (fh->ctl_kind)
+		return zcd_ctl_read(req, fh, size, off);
+	t0 = now_ns();
+	n = zc_file_read(&fh->file, off, size, &rd);
+	if (n < 0) {
+		zc_stats_read(ctx->stats, fh->file.active, 0, now_ns() - t0, (int)n);
+		return zcd_reply_err(req, ZC_OP_read, (int)n);
+	}
+	if (rd.kind == ZC_RD_FD) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(rd.len);
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = rd.fd;
+		bv.buf[0].pos = rd.pos;
+		rc = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	} else {
+		rc = fuse_reply_buf(req, rd.mem, rd.len);
+	}
+	zc_file_read_done(&fh->file, &rd, rc);
+	zc_stats_read(ctx->stats, fh->file.active, rd.len, now_ns() - t0, rc);
+	zc_stats_op(ctx->stats, ZC_OP_read, rc);
+}

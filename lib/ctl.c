@@ -1,0 +1,145 @@
+/* ctl.c - see zc/ctl.h: the control file's command language. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "zc/ctl.h"
+
+static const struct {
+	const char *word;
+	enum zc_ctl_verb verb;
+	bool takes_path, takes_r;
+} verbs[] = {
+	{ "residency", ZC_CTL_RESIDENCY, true, true }, { "evict", ZC_CTL_EVICT, true, true },
+	{ "prefetch", ZC_CTL_PREFETCH, true, true },   { "sync", ZC_CTL_SYNC, true, false },
+	{ "flush", ZC_CTL_FLUSH, true, false },        { "syncfs", ZC_CTL_SYNCFS, false, false },
+};
+
+int zc_ctl_path_normalise(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+	const char *p = in;
+
+	if (!*in)
+		return -EINVAL;
+	if (*in == '/')
+		return -EPERM;
+	if (strlen(in) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return -EPERM;
+		if (n > 0 && !(n == 1 && p[0] == '.')) {
+			if (o + n + 2 > outlen)
+				return -ENAMETOOLONG;
+			if (o)
+				out[o++] = '/';
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	if (o == 0) {
+		if (outlen < 2)
+			return -ENAMETOOLONG;
+		out[o++] = '.';
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int zc_ctl_parse(const char *line, size_t len, struct zc_ctl_cmd *out, char *err, size_t errlen)
+{
+	char buf[PATH_MAX + 64], *p, *word;
+	size_t wl;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (memchr(line, '\0', len))
+		return snprintf(err, errlen, "NUL byte in command"), -EINVAL;
+	if (len >= sizeof(buf))
+		return snprintf(err, errlen, "command too long"), -ENAMETOOLONG;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		buf[--len] = '\0';
+	if (strchr(buf, '\n'))
+		return snprintf(err, errlen, "one command per write"), -EINVAL;
+	p = buf + strspn(buf, " \t");
+	if (!*p)
+		return snprintf(err, errlen, "empty command"), -EINVAL;
+	word = p;
+	wl = strcspn(p, " \t");
+	p += wl;
+	p += strspn(p, " \t");
+
+	if (wl == 5 && strncmp(word, "stats", 5) == 0) {
+		if (strcmp(p, "reset") != 0)
+			return snprintf(err, errlen, "expected 'stats reset'"), -EINVAL;
+		out->verb = ZC_CTL_STATS_RESET;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strlen(verbs[i].word) != wl || strncmp(verbs[i].word, word, wl) != 0)
+			continue;
+		out->verb = verbs[i].verb;
+		if (!verbs[i].takes_path) {
+			if (*p)
+				return snprintf(err, errlen, "%s takes no argument", verbs[i].word), -EINVAL;
+			return 0;
+		}
+		if (strncmp(p, "-r", 2) == 0 && (p[2] == ' ' || p[2] == '\t' || p[2] == '\0')) {
+			if (!verbs[i].takes_r)
+				return snprintf(err, errlen, "%s does not take -r", verbs[i].word), -EINVAL;
+			out->recursive = true;
+			p += 2;
+			p += strspn(p, " \t");
+		} else if (*p == '-' && p[1] && p[1] != ' ') {
+			return snprintf(err, errlen, "unknown option '%.*s'", (int)strcspn(p, " \t"), p), -EINVAL;
+		}
+		if (!*p)
+			return snprintf(err, errlen, "missing PATH"), -EINVAL;
+		rc = zc_ctl_path_normalise(p, out->path, sizeof(out->path));
+		if (rc == -EPERM)
+			return snprintf(err, errlen, "path '%.200s' leaves the mount root", p), rc;
+		if (rc < 0)
+			return snprintf(err, errlen, "bad path '%.200s'", p), rc;
+		return 0;
+	}
+	return snprintf(err, errlen,
+			"unknown command '%.*s' (expected residency, evict, prefetch, sync, syncfs, flush, stats reset)",
+			(int)(wl > 64 ? 64 : wl), word),
+	       -EINVAL;
+}
+
+const char *zc_errno_name(int e)
+{
+	static const struct {
+		int e;
+		const char *n;
+	} names[] = {
+		{ EPERM, "EPERM" },     { ENOENT, "ENOENT" },   { EIO, "EIO" },
+		{ EBADF, "EBADF" },     { ENOMEM, "ENOMEM" },   { EACCES, "EACCES" },
+		{ EBUSY, "EBUSY" },     { EEXIST, "EEXIST" },   { EXDEV, "EXDEV" },
+		{ ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" },   { EINVAL, "EINVAL" },
+		{ ENFILE, "ENFILE" },   { EMFILE, "EMFILE" },   { EFBIG, "EFBIG" },
+		{ ENOSPC, "ENOSPC" },   { EROFS, "EROFS" },     { ENAMETOOLONG, "ENAMETOOLONG" },
+		{ ENOSYS, "ENOSYS" },   { ENOTEMPTY, "ENOTEMPTY" }, { ELOOP, "ELOOP" },
+		{ ENODATA, "ENODATA" }, { EOPNOTSUPP, "EOPNOTSUPP" }, { ENOTCONN, "ENOTCONN" },
+		{ ESTALE, "ESTALE" },   { ETIMEDOUT, "ETIMEDOUT" }, { EAGAIN, "EAGAIN" },
+		{ ERANGE, "ERANGE" },   { EMSGSIZE, "EMSGSIZE" }, { ENODEV, "ENODEV" },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].e == e)
+			return names[i].n;
+	return "E?";
+}
+
+int zc_ctl_format_error(char *buf, size_t len, int errnum, const char *msg)
+{
+	return snprintf(buf, len, "error %s: %s\n", zc_errno_name(errnum), msg);
+}

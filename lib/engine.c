@@ -1,0 +1,153 @@
+/* engine.c - see zc/engine.h: the dispatch table over the four read paths, fallbacks at open,
+ * and the per-thread scratch buffer. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine_int.h"
+#include "zc/log.h"
+#include "zc/stats.h"
+
+static const struct zc_engine_ops *const engines[ZC_MODE_COUNT] = {
+	[ZC_MODE_BUFFERED] = &zc_eng_buffered,
+	[ZC_MODE_DIRECT] = &zc_eng_direct,
+	[ZC_MODE_MMAP] = &zc_eng_mmap,
+	[ZC_MODE_SPLICE] = &zc_eng_splice,
+};
+
+struct thread_buf {
+	void *mem;
+	size_t size, align;
+};
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+static void thread_buf_free(void *p)
+{
+	struct thread_buf *tb = p;
+	free(tb->mem);
+	free(tb);
+}
+
+static void buf_key_init(void)
+{
+	pthread_key_create(&buf_key, thread_buf_free);
+}
+
+void *zc_thread_buf(size_t size, size_t align)
+{
+	struct thread_buf *tb;
+
+	if (align < 4096)
+		align = 4096;
+	pthread_once(&buf_once, buf_key_init);
+	tb = pthread_getspecific(buf_key);
+	if (!tb) {
+		tb = calloc(1, sizeof(*tb));
+		if (!tb)
+			return NULL;
+		pthread_setspecific(buf_key, tb);
+	}
+	if (tb->size < size || tb->align < align) {
+		void *mem;
+		if (posix_memalign(&mem, align, size) != 0)
+			return NULL;
+		free(tb->mem);
+		tb->mem = mem;
+		tb->size = size;
+		tb->align = align;
+	}
+	return tb->mem;
+}
+
+ssize_t zc_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (ssize_t)done : -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+void zc_engine_note_fallback(struct zc_file *f, enum zc_mode from, enum zc_mode to, int err)
+{
+	zc_stats_fallback(f->stats, from, to);
+	if (f->priv && !atomic_exchange(&f->priv->fallback_logged, true))
+		zc_log(ZC_LOG_WARNING, "%s read path unavailable (%s): serving with %s",
+		       zc_mode_name(from), strerror(err), zc_mode_name(to));
+}
+
+int zc_file_open(struct zc_file *f, int fd, enum zc_mode mode, const struct zc_file_opts *opts,
+		 struct zc_stats *stats)
+{
+	int rc;
+
+	if ((unsigned)mode >= ZC_MODE_COUNT)
+		return -EINVAL;
+	f->fd = fd;
+	f->mode = mode;
+	f->active = mode;
+	f->stats = stats;
+	f->opts = *opts;
+	f->priv = calloc(1, sizeof(*f->priv));
+	if (!f->priv)
+		return -ENOMEM;
+	f->priv->dfd = -1;
+	pthread_mutex_init(&f->priv->lock, NULL);
+	rc = engines[mode]->open ? engines[mode]->open(f) : 0;
+	if (rc < 0) {
+		/* Explicit fallback: buffered always works; counted and logged once. */
+		zc_engine_note_fallback(f, mode, ZC_MODE_BUFFERED, -rc);
+		f->active = ZC_MODE_BUFFERED;
+	}
+	return 0;
+}
+
+ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->fd = -1;
+	if (off < 0)
+		return -EINVAL;
+	return engines[f->active]->read(f, off, len, rd);
+}
+
+void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err)
+{
+	const struct zc_engine_ops *e = engines[f->active];
+
+	if (e->done)
+		e->done(f, rd, send_err);
+	/* direct fell back to buffered: keep the promise of leaving no backing cache behind */
+	if (f->mode == ZC_MODE_DIRECT && f->active == ZC_MODE_BUFFERED && rd->len) {
+		long page = sysconf(_SC_PAGESIZE);
+		off_t start = rd->pos & ~(off_t)(page - 1);
+		off_t end = (rd->pos + (off_t)rd->len + page - 1) & ~(off_t)(page - 1);
+		posix_fadvise(f->fd, start, end - start, POSIX_FADV_DONTNEED);
+	}
+}
+
+void zc_file_close(struct zc_file *f)
+{
+	if (!f || !f->priv)
+		return;
+	for (int m = 0; m < ZC_MODE_COUNT; m++)
+		if (engines[m]->close)
+			engines[m]->close(f);
+	pthread_mutex_destroy(&f->priv->lock);
+	free(f->priv);
+	f->priv = NULL;
+}
