@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install the Debian packages zcfs needs to build, test and demo. Idempotent; needs root.
+set -euo pipefail
+pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libkmod-dev
+      attr acl fio python3 python3-docutils)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

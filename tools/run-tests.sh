@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install packages, build with warnings as errors, run the
+# unit and integration suites (real mounts: ZCFS_REQUIRE_MOUNT=1 turns "cannot mount" into a
+# failure), then the same suites under AddressSanitizer and UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./tools/deps.sh
+export ZCFS_REQUIRE_MOUNT=1
+
+run_suite() { # build-dir, meson setup args...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" -Dwerror=true "$@"
+  fi
+  ninja -C "$dir"
+  meson test -C "$dir" --print-errorlogs --num-processes 2
+}
+
+run_suite build-test --buildtype=debugoptimized
+if [ "${ZCFS_SKIP_ASAN:-0}" != 1 ]; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_suite build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+fi
+echo "run-tests: all suites passed"
