@@ -18,6 +18,37 @@
 
 #define ZCD_MAX_REQUEST (1u << 20) /* FUSE_MAX_MAX_PAGES * 4 KiB in libfuse 3.14 */
 
+/* The largest request that a spliced reply still fits: libfuse needs a pipe of the reply plus
+ * three pages, and without CAP_SYS_RESOURCE a pipe cannot grow past fs.pipe-max-size (1 MiB by
+ * default). A request one page too large makes libfuse fall back to copying every reply, so
+ * the kernel is asked for requests that fit. */
+static size_t probe_request_size(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t want = ZCD_MAX_REQUEST + 4 * (size_t)page, fit = ZCD_MAX_REQUEST;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fit;
+	if (fcntl(p[0], F_SETPIPE_SZ, (int)want) < 0) {
+		int max = fcntl(p[0], F_GETPIPE_SZ);
+		FILE *f = fopen("/proc/sys/fs/pipe-max-size", "re");
+		long sysmax = 0;
+		if (f) {
+			if (fscanf(f, "%ld", &sysmax) != 1)
+				sysmax = 0;
+			fclose(f);
+		}
+		if (sysmax > max)
+			max = (int)sysmax;
+		if (max > 4 * page && (size_t)max - 4 * (size_t)page < fit)
+			fit = ((size_t)max - 4 * (size_t)page) / (size_t)page * (size_t)page;
+	}
+	close(p[0]);
+	close(p[1]);
+	return fit;
+}
+
 static void log_to_fuse(enum zc_log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];
@@ -43,8 +74,8 @@ void zcd_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
-	conn->max_write = ZCD_MAX_REQUEST;
-	conn->max_readahead = ZCD_MAX_REQUEST;
+	conn->max_write = (unsigned)ctx->max_read; /* also sets max_pages, the read request cap */
+	conn->max_readahead = (unsigned)ctx->max_read;
 	ctx->splice_write = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
 	if (!(conn->capable & FUSE_CAP_SPLICE_WRITE))
 		zc_log(ZC_LOG_WARNING, "kernel cannot take spliced replies: splice mode copies");
@@ -245,7 +276,7 @@ int main(int argc, char *argv[])
 	if (ctx->nroot_groups < 0 || !ctx->root_groups)
 		ctx->nroot_groups = 0;
 	ctx->stats = zc_stats_new();
-	ctx->max_read = ZCD_MAX_REQUEST;
+	ctx->max_read = probe_request_size();
 	ctx->fopts.max_read_bytes = ZCD_MAX_REQUEST;
 	ctx->fopts.mmap_window_bytes = ctx->opts.mmap_window;
 	if (!ctx->stats || zcd_table_init(ctx) < 0) {
