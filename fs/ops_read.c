@@ -166,16 +166,19 @@ void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_fh *fh = (struct zcd_fh *)(uintptr_t)fi->fh;
 	struct zc_rdesc rd;
+	enum zc_mode mode;
 	uint64_t t0;
 	ssize_t n;
 	int rc;
 
 	if (fh->ctl_kind)
 		return zcd_ctl_read(req, fh, size, off);
+	/* Nothing of fh may be touched once the reply is sent: RELEASE can overtake us. */
+	mode = fh->file.active;
 	t0 = now_ns();
 	n = zc_file_read(&fh->file, off, size, &rd);
 	if (n < 0) {
-		zc_stats_read(ctx->stats, fh->file.active, 0, now_ns() - t0, (int)n);
+		zc_stats_read(ctx->stats, mode, 0, now_ns() - t0, (int)n);
 		return zcd_reply_err(req, ZC_OP_read, (int)n);
 	}
 	if (rd.kind == ZC_RD_FD) {
@@ -187,7 +190,7 @@ void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fus
 	} else {
 		rc = fuse_reply_buf(req, rd.mem, rd.len);
 	}
-	zc_file_read_done(&fh->file, &rd, rc);
-	zc_stats_read(ctx->stats, fh->file.active, rd.len, now_ns() - t0, rc);
+	zc_file_read_done(NULL, &rd, rc);
+	zc_stats_read(ctx->stats, mode, rd.len, now_ns() - t0, rc);
 	zc_stats_op(ctx->stats, ZC_OP_read, rc);
 }

@@ -18,6 +18,10 @@ static ssize_t buffered_read(struct zc_file *f, off_t off, size_t len, struct zc
 	rd->mem = buf;
 	rd->pos = off;
 	rd->len = (size_t)n;
+	/* direct mode that fell back at open: keep its promise of leaving no cache behind (the
+	 * bytes are in our buffer already, so the pages can go before the reply) */
+	if (f->mode == ZC_MODE_DIRECT)
+		zc_drop_cache_range(f->fd, off, (size_t)n);
 	return n;
 }
 

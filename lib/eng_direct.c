@@ -78,7 +78,7 @@ static ssize_t direct_read(struct zc_file *f, off_t off, size_t len, struct zc_r
 		n = zc_pread_full(f->fd, buf, len, off);
 		if (n < 0)
 			return n;
-		posix_fadvise(f->fd, start, (off_t)span, POSIX_FADV_DONTNEED);
+		zc_drop_cache_range(f->fd, off, (size_t)n);
 		rd->kind = ZC_RD_MEM;
 		rd->mem = buf;
 		rd->pos = off;

@@ -12,6 +12,7 @@
  * to own the file and block other writers. Windows are refcounted so a reader on another thread
  * keeps its mapping until its reply was sent. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -20,27 +21,29 @@
 #include "engine_int.h"
 
 struct zc_mwin {
+	struct zc_hold hold; /* first: rd->hold points here */
 	char *addr;
 	size_t len;       /* mapped bytes */
 	off_t off;        /* file offset of addr */
 	off_t file_size;  /* size when mapped */
-	unsigned refs;    /* protected by priv->lock */
+	atomic_uint refs; /* the file's reference plus one per read in flight */
 };
 
 #define SEQ_THRESHOLD 4 /* sequential reads in a row before MADV_SEQUENTIAL */
 
-static void win_unref_locked(struct zc_mwin *w, struct zc_mwin **dead)
+/* Drop one reference; the last one unmaps. Needs no lock and no file: a read's reference is
+ * dropped after its reply, when the file may have been closed already. */
+static void win_unref(struct zc_mwin *w)
 {
-	if (--w->refs == 0)
-		*dead = w;
-}
-
-static void win_free(struct zc_mwin *w)
-{
-	if (w) {
+	if (w && atomic_fetch_sub(&w->refs, 1) == 1) {
 		munmap(w->addr, w->len);
 		free(w);
 	}
+}
+
+static void win_release(struct zc_hold *h)
+{
+	win_unref((struct zc_mwin *)h);
 }
 
 /* Map a window covering [off, off+len) of a file of size bytes. */
@@ -66,7 +69,8 @@ static struct zc_mwin *win_map(struct zc_file *f, off_t off, size_t len, off_t s
 		free(w);
 		return NULL;
 	}
-	w->refs = 1; /* the file's own reference */
+	w->hold.release = win_release;
+	atomic_init(&w->refs, 1); /* the file's own reference */
 	return w;
 }
 
@@ -86,7 +90,7 @@ static void set_advice_locked(struct zc_file_priv *p, off_t off, size_t len)
 static ssize_t mmap_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd)
 {
 	struct zc_file_priv *p = f->priv;
-	struct zc_mwin *w, *dead = NULL, *fresh = NULL;
+	struct zc_mwin *w, *old = NULL, *fresh = NULL;
 	struct stat st;
 	int err = 0;
 
@@ -111,16 +115,15 @@ static ssize_t mmap_read(struct zc_file *f, off_t off, size_t len, struct zc_rde
 			return zc_eng_buffered.read(f, off, len, rd);
 		}
 		pthread_mutex_lock(&p->lock);
-		if (p->win)
-			win_unref_locked(p->win, &dead);
+		old = p->win;
 		p->win = fresh;
 		p->advice = 0;
 		w = fresh;
 	}
-	w->refs++;
+	atomic_fetch_add(&w->refs, 1);
 	set_advice_locked(p, off, len);
 	pthread_mutex_unlock(&p->lock);
-	win_free(dead);
+	win_unref(old); /* readers of the old window keep it until their replies are sent */
 
 	rd->mem = w->addr + (off - w->off);
 	rd->len = len;
@@ -128,34 +131,19 @@ static ssize_t mmap_read(struct zc_file *f, off_t off, size_t len, struct zc_rde
 	return (ssize_t)len;
 }
 
-static void mmap_done(struct zc_file *f, struct zc_rdesc *rd, int send_err)
-{
-	struct zc_mwin *dead = NULL;
-
-	if (!rd->hold)
-		return;
-	pthread_mutex_lock(&f->priv->lock);
-	win_unref_locked(rd->hold, &dead);
-	pthread_mutex_unlock(&f->priv->lock);
-	win_free(dead);
-	rd->hold = NULL;
-}
-
 static void mmap_close(struct zc_file *f)
 {
-	struct zc_mwin *dead = NULL;
+	struct zc_mwin *w;
 
 	pthread_mutex_lock(&f->priv->lock);
-	if (f->priv->win)
-		win_unref_locked(f->priv->win, &dead);
+	w = f->priv->win;
 	f->priv->win = NULL;
 	pthread_mutex_unlock(&f->priv->lock);
-	win_free(dead);
+	win_unref(w);
 }
 
 const struct zc_engine_ops zc_eng_mmap = {
 	.name = "mmap",
 	.read = mmap_read,
-	.done = mmap_done,
 	.close = mmap_close,
 };

@@ -127,17 +127,22 @@ ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *
 
 void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err)
 {
-	const struct zc_engine_ops *e = engines[f->active];
+	struct zc_hold *h = rd->hold;
 
-	if (e->done)
-		e->done(f, rd, send_err);
-	/* direct fell back to buffered: keep the promise of leaving no backing cache behind */
-	if (f->mode == ZC_MODE_DIRECT && f->active == ZC_MODE_BUFFERED && rd->len) {
-		long page = sysconf(_SC_PAGESIZE);
-		off_t start = rd->pos & ~(off_t)(page - 1);
-		off_t end = (rd->pos + (off_t)rd->len + page - 1) & ~(off_t)(page - 1);
-		posix_fadvise(f->fd, start, end - start, POSIX_FADV_DONTNEED);
-	}
+	(void)f; /* may be gone already: see the contract */
+	rd->hold = NULL;
+	if (h)
+		h->release(h);
+}
+
+void zc_drop_cache_range(int fd, off_t pos, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	off_t start = pos & ~(off_t)(page - 1);
+	off_t end = (pos + (off_t)len + page - 1) & ~(off_t)(page - 1);
+
+	if (len)
+		posix_fadvise(fd, start, end - start, POSIX_FADV_DONTNEED);
 }
 
 void zc_file_close(struct zc_file *f)

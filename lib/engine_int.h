@@ -11,6 +11,11 @@
 
 struct zc_mwin; /* an mmap window, refcounted (eng_mmap.c) */
 
+/* What rd->hold points to: something that outlives the file until the reply was sent. */
+struct zc_hold {
+	void (*release)(struct zc_hold *hold);
+};
+
 struct zc_file_priv {
 	/* direct */
 	int dfd;                   /* O_DIRECT descriptor, or -1; owned */
@@ -30,7 +35,6 @@ struct zc_engine_ops {
 	/* Prepare f (priv allocated and zeroed, dfd -1). 0, or -errno to fall back to buffered. */
 	int (*open)(struct zc_file *f);
 	ssize_t (*read)(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd);
-	void (*done)(struct zc_file *f, struct zc_rdesc *rd, int send_err); /* may be NULL */
 	void (*close)(struct zc_file *f);                                  /* may be NULL */
 };
 
@@ -42,6 +46,9 @@ void *zc_thread_buf(size_t size, size_t align);
 
 /* A read-time fallback: count it, log it once per handle. */
 void zc_engine_note_fallback(struct zc_file *f, enum zc_mode from, enum zc_mode to, int err);
+
+/* POSIX_FADV_DONTNEED over the pages covering [pos, pos+len). */
+void zc_drop_cache_range(int fd, off_t pos, size_t len);
 
 /* pread until len bytes or EOF. Returns bytes read or -errno. */
 ssize_t zc_pread_full(int fd, void *buf, size_t len, off_t off);

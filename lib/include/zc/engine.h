@@ -22,7 +22,7 @@ struct zc_rdesc {
 	int fd;
 	off_t pos;
 	size_t len;
-	void *hold; /* engine-private reference; released by zc_file_read_done() */
+	void *hold; /* engine-private reference (struct zc_hold); released by zc_file_read_done() */
 };
 
 struct zc_file_opts {
@@ -55,8 +55,9 @@ int zc_file_open(struct zc_file *f, int fd, enum zc_mode mode, const struct zc_f
  * successful call must be paired with zc_file_read_done() once the bytes were sent. */
 ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd);
 
-/* The bytes in rd were sent (send_err 0) or sending failed (-errno). Releases rd->hold. For
- * direct fallback this is where POSIX_FADV_DONTNEED is issued. Never blocks on I/O. */
+/* The bytes in rd were sent (send_err 0) or sending failed (-errno): releases rd->hold. Touches
+ * only rd, never the file: once a reply is sent, another thread may already have closed f (the
+ * kernel's RELEASE can overtake the end of the read handler). Never blocks. */
 void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err);
 
 /* Release everything zc_file_open() acquired (not f->fd). Accepts a zeroed or closed f. */
