@@ -38,13 +38,17 @@ for mode in buffered direct mmap splice; do
   done < <(find "$mnt/train" -type f -print0)
   [ $bad = 0 ] || exit 1
   printf '== read train/ through %-8s: all files identical to the backing; effective: %s\n' \
-    "$mode" "$("$ctl" effective "$mnt/train/$(ls "$src/train" | head -n1)" | tail -n1)"
+    "$mode" "$(cd "$mnt" && "$ctl" effective "train/$(ls "$src/train" | head -n1)")"
 done
+
+# Validation shards and labels are cached on the mount side (rules.conf: cache=keep), so the
+# second cache shows up in the residency map below, next to the train shards (cache=none: '*').
+cat "$mnt"/val/* "$mnt"/labels/* > /dev/null
 
 echo; echo "== zcfsctl stats $mnt"
 "$ctl" stats "$mnt"
-echo; echo "== zcfsctl residency -r -v $mnt/train"
-"$ctl" residency -r -v "$mnt/train"
+echo; echo "== zcfsctl residency -r -v (in $mnt)"
+(cd "$mnt" && "$ctl" residency -r -v .)
 echo; echo "== unmounting"
 fusermount3 -u "$mnt"
 wait "$pid"; pid=

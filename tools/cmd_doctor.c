@@ -1,0 +1,308 @@
+/* cmd_doctor.c - zcfsctl doctor: what this machine's FUSE setup can and cannot do, one check per
+ * line with ok / warning / fail and a fix. Features are probed, not inferred from versions.
+ * --root points every system path at a fake tree (for tests). */
+#include "zcfsctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "zc/kmod.h"
+
+enum level { OK, WARN, FAIL };
+static const char *level_name[] = {"ok", "warning", "fail"};
+
+struct doctor {
+	const char *root; /* "" for the real system */
+	int fails, warns, n;
+};
+
+static void report(struct doctor *d, enum level lv, const char *check, const char *fix, const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (lv == FAIL)
+		d->fails++;
+	if (lv == WARN)
+		d->warns++;
+	if (zctl_opt_json) {
+		printf("%s{\"check\":", d->n ? "," : "");
+		zctl_json_string(stdout, check);
+		printf(",\"status\":\"%s\",\"detail\":", level_name[lv]);
+		zctl_json_string(stdout, detail);
+		printf(",\"fix\":");
+		if (fix && lv != OK)
+			zctl_json_string(stdout, fix);
+		else
+			printf("null");
+		printf("}");
+	} else {
+		printf("%-7s %-14s %s\n", level_name[lv], check, detail);
+		if (fix && lv != OK)
+			printf("%-7s %-14s fix: %s\n", "", "", fix);
+	}
+	d->n++;
+}
+
+static void sys_path(const struct doctor *d, const char *p, char *out, size_t len)
+{
+	snprintf(out, len, "%s%s", d->root, p);
+}
+
+static int read_small(const struct doctor *d, const char *p, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	sys_path(d, p, path, sizeof(path));
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+static void check_dev_fuse(struct doctor *d)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	sys_path(d, "/dev/fuse", path, sizeof(path));
+	if (stat(path, &st) < 0) {
+		report(d, FAIL, "/dev/fuse", "load the fuse module (modprobe fuse) or create the node: "
+		       "mknod -m 0666 /dev/fuse c 10 229", "%s: %s", path, strerror(errno));
+		return;
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		report(d, FAIL, "/dev/fuse", "remove it and create the device: mknod -m 0666 /dev/fuse c 10 229",
+		       "%s is not a character device", path);
+		return;
+	}
+	int fd = d->root[0] ? -1 : open(path, O_RDWR | O_CLOEXEC);
+	int e = errno;
+	if (!d->root[0] && fd < 0) {
+		report(d, FAIL, "/dev/fuse", "check the device's permissions and that this container may use it",
+		       "character device %u:%u mode %04o, but open(O_RDWR) fails: %s", major(st.st_rdev),
+		       minor(st.st_rdev), st.st_mode & 07777, strerror(e));
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	bool world = (st.st_mode & 0006) == 0006;
+	report(d, world ? OK : WARN, "/dev/fuse", "chmod 0666 /dev/fuse so users other than root can mount",
+	       "character device %u:%u, mode %04o%s", major(st.st_rdev), minor(st.st_rdev),
+	       st.st_mode & 07777, world ? "" : " (only root can open it)");
+}
+
+static void check_module(struct doctor *d)
+{
+	enum zc_kmod_state st;
+	char detail[512];
+	int rc = zc_kmod_fuse_state(d->root[0] ? d->root : "/", &st, detail, sizeof(detail));
+	if (rc < 0) {
+		report(d, WARN, "fuse module", NULL, "could not tell: %s", strerror(-rc));
+		return;
+	}
+	switch (st) {
+	case ZC_KMOD_BUILTIN:
+	case ZC_KMOD_LOADED:
+		report(d, OK, "fuse module", NULL, "%s (%s)", zc_kmod_state_name(st), detail);
+		break;
+	case ZC_KMOD_LOADABLE:
+		report(d, WARN, "fuse module", "modprobe fuse (zcfs loads it itself when run as root)",
+		       "%s, not loaded (%s)", zc_kmod_state_name(st), detail);
+		break;
+	case ZC_KMOD_ABSENT:
+		report(d, FAIL, "fuse module", "install a kernel with CONFIG_FUSE_FS (Debian: linux-image-*)",
+		       "%s (%s)", zc_kmod_state_name(st), detail);
+		break;
+	default:
+		report(d, WARN, "fuse module", NULL, "unknown (%s)", detail);
+	}
+	char fs[8192];
+	if (read_small(d, "/proc/filesystems", fs, sizeof(fs)) < 0 || !strstr(fs, "\tfuse\n"))
+		report(d, st == ZC_KMOD_ABSENT ? FAIL : WARN, "filesystems", "modprobe fuse",
+		       "/proc/filesystems does not list fuse");
+	else
+		report(d, OK, "filesystems", NULL, "/proc/filesystems lists fuse");
+}
+
+static void check_fusermount(struct doctor *d)
+{
+	static const char *dirs[] = {"/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"};
+	char path[PATH_MAX];
+	struct stat st;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s/fusermount3", d->root, dirs[i]);
+		if (stat(path, &st) == 0) {
+			bool suid = (st.st_mode & S_ISUID) && st.st_uid == 0;
+			report(d, suid ? OK : WARN, "fusermount3", "chmod u+s on it (or reinstall the fuse3 package)",
+			       "%s%s", path, suid ? ", setuid root" : " is not setuid root: only root can mount");
+			return;
+		}
+	}
+	report(d, getuid() == 0 && !d->root[0] ? WARN : FAIL, "fusermount3", "apt-get install fuse3",
+	       "not found (root can still mount, but users cannot, and fusermount3 -u is the usual unmount)");
+}
+
+static void check_fuse_conf(struct doctor *d)
+{
+	char buf[8192];
+	if (read_small(d, "/etc/fuse.conf", buf, sizeof(buf)) < 0) {
+		report(d, WARN, "fuse.conf", "apt-get install fuse3 (it ships /etc/fuse.conf)",
+		       "/etc/fuse.conf missing: users cannot mount with -o allow_other");
+		return;
+	}
+	bool allow = false;
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+		l += strspn(l, " \t");
+		if (strncmp(l, "user_allow_other", 16) == 0)
+			allow = true;
+	}
+	report(d, allow ? OK : WARN, "fuse.conf", "uncomment user_allow_other in /etc/fuse.conf",
+	       allow ? "user_allow_other is set: users may mount with -o allow_other"
+		     : "user_allow_other is not set: only root may mount with -o allow_other");
+}
+
+static void check_kernel(struct doctor *d)
+{
+	struct utsname u;
+	uname(&u);
+	report(d, OK, "kernel", NULL, "%s %s %s", u.sysname, u.release, u.machine);
+
+	char buf[64];
+	if (read_small(d, "/proc/sys/fs/fuse/max_pages_limit", buf, sizeof(buf)) > 0)
+		report(d, OK, "max_pages", NULL, "FUSE requests of up to %ld pages (%ld KiB) allowed",
+		       strtol(buf, NULL, 10), strtol(buf, NULL, 10) * 4);
+	else
+		report(d, OK, "max_pages", NULL, "no /proc/sys/fs/fuse/max_pages_limit: the kernel's fixed "
+		       "limit of 256 pages (1 MiB) per request applies");
+
+	/* Spliced read replies go through a pipe; a 1 MiB request needs a 1 MiB pipe. */
+	long max = 0;
+	if (read_small(d, "/proc/sys/fs/pipe-max-size", buf, sizeof(buf)) > 0)
+		max = strtol(buf, NULL, 10);
+	bool big = max >= 1048576 || (getuid() == 0 && !d->root[0]);
+	report(d, big ? OK : WARN, "splice", "sysctl fs.pipe-max-size=1048576 (or run zcfs as root)",
+	       "pipe-max-size %ld bytes: spliced replies up to %s; zcfs sizes its requests to fit", max,
+	       big ? "1 MiB" : "the pipe size");
+#if ZC_HAVE_STATX_DIOALIGN
+	struct statx sx;
+	char probe[PATH_MAX];
+	sys_path(d, "/", probe, sizeof(probe));
+	if (statx(AT_FDCWD, probe, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN))
+		report(d, OK, "dioalign", NULL, "statx reports O_DIRECT alignment (STATX_DIOALIGN)");
+	else
+		report(d, OK, "dioalign", NULL, "statx does not report O_DIRECT alignment here; zcfs uses the "
+		       "device's logical block size");
+#else
+	report(d, WARN, "dioalign", "rebuild zcfs against newer kernel headers",
+	       "built without STATX_DIOALIGN: zcfs uses the logical block size");
+#endif
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	report(d, rl.rlim_max >= 4096 ? OK : WARN, "nofile", "raise the hard RLIMIT_NOFILE (limits.conf, systemd LimitNOFILE=)",
+	       "descriptor limit soft %llu hard %llu; zcfs keeps at most half of the hard limit as cached "
+	       "descriptors, so dataset size is not limited by it", (unsigned long long)rl.rlim_cur,
+	       (unsigned long long)rl.rlim_max);
+}
+
+static void check_backing(struct doctor *d, const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		report(d, FAIL, "backing", "give an existing directory", "%s: %s", dir,
+		       errno ? strerror(errno) : "not a directory");
+		return;
+	}
+	report(d, OK, "backing", NULL, "%s is a directory", dir);
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		report(d, WARN, "backing", NULL, "cannot create a scratch file in %s (%s): O_DIRECT and xattr "
+		       "checks skipped", dir, strerror(errno));
+		return;
+	}
+	void *buf = NULL;
+	if (posix_memalign(&buf, 4096, 4096) == 0) {
+		memset(buf, 'z', 4096);
+		bool ok = pwrite(fd, buf, 4096, 0) == 4096 && fsync(fd) == 0;
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		int dfd = ok ? open(self, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
+		int e = errno;
+		ssize_t n = dfd >= 0 ? pread(dfd, buf, 4096, 0) : -1;
+		if (dfd >= 0 && n < 0)
+			e = errno;
+		if (dfd >= 0)
+			close(dfd);
+		if (n == 4096)
+			report(d, OK, "o_direct", NULL, "%s supports O_DIRECT reads (mode=direct bypasses the cache)", dir);
+		else
+			report(d, WARN, "o_direct", "none needed: zcfs falls back and counts it in zcfs_fallbacks_total",
+			       "%s refuses O_DIRECT (%s): mode=direct falls back to pread + POSIX_FADV_DONTNEED",
+			       dir, strerror(e));
+		free(buf);
+	}
+	if (fsetxattr(fd, "user.zcfs.doctor", "1", 1, 0) == 0)
+		report(d, OK, "xattr", NULL, "%s stores user xattrs (user.zcfs.mode and .cache work)", dir);
+	else
+		report(d, WARN, "xattr", "choose modes with a rules file (-o rules=FILE) instead",
+		       "%s cannot store user xattrs: %s", dir, strerror(errno));
+	close(fd);
+}
+
+int zctl_cmd_doctor(int argc, char **argv)
+{
+	struct doctor d = {.root = ""};
+	const char *backing = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: zcfsctl doctor [--json] [--root DIR] [BACKING]\n"
+			       "Check what this machine's FUSE setup can do: /dev/fuse, the fuse module (libkmod),\n"
+			       "fusermount3, /etc/fuse.conf, kernel limits and features, and whether BACKING\n"
+			       "supports O_DIRECT and user xattrs. Exit 0 when nothing needed to mount is missing,\n"
+			       "4 otherwise. --root DIR reads /dev, /proc, /sys, /etc below DIR (for testing).\n");
+			return ZCTL_EXIT_OK;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			zctl_opt_json = true;
+		} else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) {
+			d.root = argv[++i];
+			if (strcmp(d.root, "/") == 0)
+				d.root = "";
+		} else if (argv[i][0] == '-') {
+			fprintf(stderr, "zcfsctl doctor: unknown option %s\n", argv[i]);
+			return ZCTL_EXIT_USAGE;
+		} else {
+			backing = argv[i];
+		}
+	}
+	if (zctl_opt_json)
+		printf("{\"checks\":[");
+	check_dev_fuse(&d);
+	check_module(&d);
+	check_fusermount(&d);
+	check_fuse_conf(&d);
+	check_kernel(&d);
+	if (backing)
+		check_backing(&d, backing);
+	if (zctl_opt_json)
+		printf("],\"fails\":%d,\"warnings\":%d,\"can_mount\":%s}\n", d.fails, d.warns,
+		       d.fails ? "false" : "true");
+	else
+		printf("%s: %d failed, %d warnings\n", d.fails ? "cannot mount" : "ready to mount", d.fails, d.warns);
+	return d.fails ? ZCTL_EXIT_DOCTOR : ZCTL_EXIT_OK;
+}
