@@ -203,7 +203,8 @@ static void check_kernel(struct doctor *d)
 #if ZC_HAVE_STATX_DIOALIGN
 	struct statx sx;
 	char probe[PATH_MAX];
-	sys_path(d, "/", probe, sizeof(probe));
+	/* Directories never report it; a regular file on the root filesystem does where supported. */
+	sys_path(d, "/proc/self/exe", probe, sizeof(probe));
 	if (statx(AT_FDCWD, probe, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN))
 		report(d, OK, "dioalign", NULL, "statx reports O_DIRECT alignment (STATX_DIOALIGN)");
 	else
