@@ -3,7 +3,7 @@
 # counters and residency figures checked against what the test itself did, and the exit code of
 # each failure (usage, not a zcfs mount, dead mount, non-owner, missing file).
 set -u
-zcfs=$1 ctl=$2
+zcfs=$(realpath "$1") ctl=$(realpath "$2")
 if [ ! -c /dev/fuse ]; then
   [ "${ZCFS_REQUIRE_MOUNT:-}" = 1 ] && { echo "FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1"; exit 1; }
   echo "SKIP: no /dev/fuse"; exit 77
