@@ -335,8 +335,16 @@ static int open_beneath(struct zcd_ctx *ctx, const char *path, int flags)
 	if (strcmp(path, ".") == 0)
 		how.flags &= ~(uint64_t)O_NOFOLLOW;
 	fd = syscall(SYS_openat2, ctx->root_fd, path, &how, sizeof(how));
-	if (fd < 0 && errno == ELOOP) {
-		/* A symlink as the last component: follow it, still beneath the root. */
+	bool is_link = fd < 0 && errno == ELOOP;
+	if (fd >= 0 && (flags & O_PATH)) {
+		struct stat st;
+		is_link = fstat((int)fd, &st) == 0 && S_ISLNK(st.st_mode); /* O_PATH opened the link */
+		if (is_link)
+			close((int)fd);
+	}
+	if (is_link) {
+		/* A symlink as the last component: follow it, still beneath the root (an absolute
+		 * or escaping target fails with EXDEV). */
 		how.flags &= ~(uint64_t)O_NOFOLLOW;
 		fd = syscall(SYS_openat2, ctx->root_fd, path, &how, sizeof(how));
 	}
