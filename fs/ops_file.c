@@ -91,6 +91,9 @@ static void finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, int
 	if (rc < 0)
 		goto out_free;
 	apply_cache_policy(ctx, fh, fi, app_direct);
+	/* A read-only handle has nothing to write back and zcfs keeps POSIX locks as OFD locks
+	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && !ctx->opts.writeback;
 	zcd_inode_opened(ctx, in);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, 1);

@@ -180,23 +180,24 @@ END {
 	print "| target | zcfs config | value | against | ratio | result |"
 	print "|---|---|---:|---:|---:|---|"
 	print "test,config,value,against,against_value,ratio,result" > targets_csv
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(buffered|direct|mmap|splice)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("seq read, backing warm, mount cold >= 1.3x best ref", "seq-a", "bestref", ">=", 1.3, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(buffered|direct|mmap|splice)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("seq read, both warm, reopened >= 0.95x backing", "seq-b", "backing", ">=", 0.95, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(buffered|direct|mmap|splice)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("seq read, both cold >= 0.95x backing", "seq-c", "backing", ">=", 0.95, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(buffered|direct|mmap|splice)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("4K random read, 1 job >= 1.2x best ref", "rand-1", "bestref", ">=", 1.2, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(buffered|direct|mmap|splice)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("4K random read, 2 jobs >= 1.0x best ref", "rand-2", "bestref", ">=", 1.0, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(splice|t120)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("find, cold <= 1.0x best ref", "tree-find-cold", "bestref", "<=", 1.0, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(splice|t120)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("stat every file, cold <= 0.8x best ref", "tree-stat-cold", "bestref", "<=", 0.8, cfgs[i])
-	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-(splice|t120)$/)
+	for (i = 1; i <= ncfg; i++) if (cfgs[i] ~ /^zcfs-/)
 		target("stat every file, warm <= 1.0x best ref", "tree-stat-warm", "bestref", "<=", 1.0, cfgs[i])
 	target("daemon CPU per GiB, splice <= 0.5x buffered", "zcfs-cpu-per-gib", "zcfs-buffered", "<=", 0.5, "zcfs-splice")
+	target("daemon CPU per GiB, splice <= 0.5x buffered (cache=none)", "zcfs-cpu-per-gib", "zcfs-buffered-none", "<=", 0.5, "zcfs-splice-none")
 	print ""
 
 	print "test,config,median,unit,reps,vs_backing,vs_best_ref,best_ref,errors" > summary
