@@ -18,7 +18,7 @@ run_suite() { # build-dir, meson setup args...
 
 run_suite build-test --buildtype=debugoptimized
 if [ "${ZCFS_SKIP_ASAN:-0}" != 1 ]; then
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ZCFS_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 fi
 echo "run-tests: all suites passed"
