@@ -16,7 +16,7 @@ for opts in mode=splice mode=mmap mode=buffered mode=direct,writeback; do
   "$faultio" wstream "$t/mnt/w" 65536 8 "$t/status" >"$t/writer.out" 2>&1 & wp=$!
   for _ in $(seq 100); do [ -s "$t/status" ] && break; sleep 0.05; done
   [ -s "$t/status" ] || fail "$mode: writer acknowledged nothing"
-  sleep 0.3
+  sleep 0.1
   kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=
   timeout 10 tail --pid="$wp" -f /dev/null || fail "$mode: writer hangs after the daemon died"
   wait "$wp"

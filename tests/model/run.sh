@@ -6,14 +6,14 @@
 # served reads (stats), a clean unmount and no error|warning in the daemon log.
 #
 #   run.sh ZCFS ZCFS_FSX
-#   env: ZCFS_FSX_OPS   ops per file (default 400; a soak: ZCFS_FSX_OPS=1000000)
+#   env: ZCFS_FSX_OPS   ops per file (default 500; a soak: ZCFS_FSX_OPS=1000000)
 #        ZCFS_FSX_SEED  base seed (default: random; each file gets SEED+index; printed)
 #        ZCFS_FSX_CACHES / ZCFS_FSX_MODES  subsets, e.g. ZCFS_FSX_CACHES="none"
 #   A soak: ZCFS_FSX_OPS=1000000 meson test -C build zcfs-fsx --timeout-multiplier 0
 # Exit 77 without /dev/fuse unless ZCFS_REQUIRE_MOUNT=1 (then 1).
 set -u
 zcfs=$(realpath "$1") fsx=$(realpath "$2")
-ops=${ZCFS_FSX_OPS:-400}
+ops=${ZCFS_FSX_OPS:-500}
 seed=${ZCFS_FSX_SEED:-$(( (RANDOM << 15 | RANDOM) ))}
 caches=${ZCFS_FSX_CACHES:-keep auto none drop}
 modes=${ZCFS_FSX_MODES:-buffered direct mmap splice}

@@ -910,6 +910,8 @@ int main(int argc, char **argv)
 	close(f.fd);
 	close(f.src_fd);
 	unlink(srcpath);
+	free(f.buf);
+	free(f.buf2);
 
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	printf("zcfs_fsx: PASS %s mode=%s cache=%s seed=%" PRIu64 " ops=%" PRIu64 " in %.1fs;",
