@@ -44,6 +44,8 @@ static const struct optdef optdefs[] = {
 	{ ZC_OPT("attr_timeout=%lf", attr_timeout, 0), "seconds the kernel caches attributes (1.0)" },
 	{ ZC_OPT("writeback", writeback, 1), "kernel write-back cache for the mount" },
 	{ ZC_OPT("nowriteback", writeback, 0), "no write-back cache (default)" },
+	{ ZC_OPT("splice_read", splice_read, 1), "receive requests by splice (zero-copy writes; costs small requests)" },
+	{ ZC_OPT("nosplice_read", splice_read, 0), "receive requests by read(2) (default)" },
 	{ ZC_OPT("readdirplus", noreaddirplus, 0), "directory listings carry attributes (default)" },
 	{ ZC_OPT("noreaddirplus", noreaddirplus, 1), "plain listings: faster find, slower stat of each entry" },
 	{ ZC_OPT("fd_cache=%u", fd_cache, 0), "idle O_PATH descriptors kept open (RLIMIT_NOFILE/2)" },
@@ -293,12 +295,12 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		return NULL;
 	if (asprintf(&out,
 		     "backing=%s\nmountpoint=%s\nmode=%s\ncache=%s\nrules=%s\nctl=%s\nctl_private=%d\n"
-		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nfd_cache=%u\nreadahead_kb=%u\n"
+		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nsplice_read=%d\nfd_cache=%u\nreadahead_kb=%u\n"
 		     "mmap_window=%zu\nacl=%d\ndefault_permissions=%d\nallow_other=%d\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
-		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus, o->fd_cache, o->readahead_kb,
+		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus, o->splice_read, o->fd_cache, o->readahead_kb,
 		     o->mmap_window, o->acl, o->default_permissions, o->allow_other,
 		     rules ? rules : "") < 0)
 		out = NULL;

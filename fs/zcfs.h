@@ -35,7 +35,7 @@ struct zcd_opts {
 	unsigned max_threads;
 	unsigned readahead_kb;   /* mount bdi read_ahead_kb (0: leave the kernel's) */
 	size_t mmap_window;      /* bytes */
-	int noctl, ctl_private, writeback, noreaddirplus, clone_fd, acl, show_help, show_version;
+	int noctl, ctl_private, writeback, noreaddirplus, splice_read, clone_fd, acl, show_help, show_version;
 	int foreground, debug, singlethread;
 	int nonopts;             /* positional arguments seen while parsing */
 	int default_permissions, allow_other; /* seen in -o (they are passed on to libfuse too) */

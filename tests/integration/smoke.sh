@@ -33,4 +33,15 @@ fusermount3 -u "$t/mnt" || fail "unmount"
 wait "$pid"; rc=$?; pid=
 [ $rc = 0 ] || fail "daemon exit $rc"
 grep -qiE 'error|warning' "$t/log" && fail "daemon logged errors"
+# Writes received through a pipe (-o splice_read) land intact.
+"$zcfs" -f -o splice_read "$t/src" "$t/mnt" 2>>"$t/log" & pid=$!
+for _ in $(seq 100); do mountpoint -q "$t/mnt" && break; sleep 0.1; done
+mountpoint -q "$t/mnt" || fail "splice_read mount did not appear"
+grep -qx 'splice_read=1' "$t/mnt/.zcfs/config" || fail "splice_read not in config"
+head -c 5000000 /dev/urandom > "$t/w.ref"
+dd if="$t/w.ref" of="$t/mnt/w" bs=1M conv=fsync status=none || fail "write with splice_read"
+cmp -s "$t/w.ref" "$t/src/w" || fail "bytes written with splice_read differ"
+fusermount3 -u "$t/mnt" || fail "unmount"
+wait "$pid"; pid=
+echo "ok splice_read writes"
 echo "1 passed, 0 failed"
