@@ -218,6 +218,22 @@ def main():
         r = subprocess.run([ZCFS, "-f", "-o", f"rules={rules}", src, mnt], capture_output=True, text=True, timeout=20)
         assert r.returncode != 0 and f"{rules}:2:" in r.stderr, r.stderr
         ok("a bad rules file stops the mount with FILE:LINE: " + r.stderr.strip().splitlines()[-1])
+        # cache=auto: a file changed behind the mount is seen whole at the next open, even within
+        # a long attr_timeout (the daemon invalidates the kernel's cached size at open)
+        m = Mount(src, mnt, ["cache=auto", "attr_timeout=60", "entry_timeout=60"])
+        p = os.path.join(mnt, "changing")
+        open(os.path.join(src, "changing"), "wb").write(data[:300000])
+        assert open(p, "rb").read() == data[:300000]
+        open(os.path.join(src, "changing"), "wb").write(data[1000:101000])
+        assert open(p, "rb").read() == data[1000:101000], "shrink behind the mount not seen at reopen"
+        open(os.path.join(src, "changing"), "wb").write(data[:700000])
+        assert open(p, "rb").read() == data[:700000], "growth behind the mount not seen at reopen"
+        os.truncate(os.path.join(src, "changing"), 5000)
+        os.close(os.open(p, os.O_RDONLY))
+        assert os.stat(p).st_size == 5000, f"size after reopen: {os.stat(p).st_size}"
+        m.close()
+        m = None
+        ok("cache=auto with attr_timeout=60: shrink and growth behind the mount seen at the next open")
         log = open(os.path.join(top, "log"), errors="replace").read()
         bad = [l for l in log.splitlines() if "error" in l.lower() or "warning" in l.lower()]
         assert not bad, f"daemon logged: {bad[:5]}"
