@@ -3,6 +3,8 @@
  * listing with readdirplus. Every call is relative to a parent's descriptor (*at()). */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,12 @@ void zcd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
 	}
 	zc_stats_op(ctx->stats, ZC_OP_forget, 0);
 	fuse_reply_none(req);
+	/* After the kernel drops a large part of its inodes (memory pressure, drop_caches), give
+	 * the freed entries back to the system instead of keeping the high-water mark. */
+	if (atomic_fetch_add(&ctx->forgets_since_trim, count) + count >= 8192) {
+		atomic_store(&ctx->forgets_since_trim, 0);
+		malloc_trim(0);
+	}
 }
 
 /* ---- creating nodes ---- */

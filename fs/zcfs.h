@@ -123,6 +123,7 @@ struct zcd_ctx {
 	struct zcd_inode root;
 	struct zc_stats *stats;
 	struct fuse_session *se;
+	_Atomic uint64_t forgets_since_trim; /* inodes forgotten since the last malloc_trim */
 	int root_fd;             /* O_RDONLY|O_DIRECTORY of BACKING, for openat2 below the root */
 	bool is_root;            /* running as uid 0: switch fs credentials per request */
 	uid_t owner_uid;         /* the mounting user */
