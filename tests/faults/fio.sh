@@ -23,7 +23,8 @@ for cache in auto none; do
   for m in $modes; do
     mkdir "$t/mnt/$m" && setfattr -n user.zcfs.mode -v "$m" "$t/mnt/$m" || fail "setup $m"
   done
-  timeout $((secs * 3 + 60)) fio --output-format=terse --terse-version=3 "$t/job.fio" \
+  # fio drops verify state files in its working directory: keep them in the test dir.
+  (cd "$t" && timeout $((secs * 3 + 60)) fio --output-format=terse --terse-version=3 "$t/job.fio") \
     >"$t/fio.out" 2>"$t/fio.err"; rc=$?
   [ $rc = 0 ] || { cat "$t/fio.err"; tail -3 "$t/fio.out"; fail "fio failed (rc $rc) with cache=$cache"; }
   # terse v3: 3=job name, 5=error, 6=read KiB, 47=written KiB
