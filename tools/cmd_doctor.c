@@ -133,6 +133,17 @@ static void check_module(struct doctor *d)
 	default:
 		report(d, WARN, "fuse module", NULL, "unknown (%s)", detail);
 	}
+	struct utsname u;
+	char mods[PATH_MAX], rel[300];
+	struct stat mst;
+	uname(&u);
+	snprintf(rel, sizeof(rel), "/lib/modules/%s", u.release);
+	sys_path(d, rel, mods, sizeof(mods));
+	if (stat(mods, &mst) < 0)
+		report(d, WARN, "modules", "none needed while fuse is built in or loaded; otherwise install "
+		       "the kernel's modules package", "%s missing: libkmod cannot load modules here", mods);
+	else
+		report(d, OK, "modules", NULL, "%s present", mods);
 	char fs[8192];
 	if (read_small(d, "/proc/filesystems", fs, sizeof(fs)) < 0 || !strstr(fs, "\tfuse\n"))
 		report(d, st == ZC_KMOD_ABSENT ? FAIL : WARN, "filesystems", "modprobe fuse",

@@ -137,6 +137,8 @@ expect_rc 0 "doctor" "$ctl" --json doctor "$t/src"
 [ "$(json 'd["can_mount"], {c["check"]: c["status"] for c in d["checks"]}["/dev/fuse"] != "fail"' < "$t/out")" = "True True" ] \
   || fail "doctor json: $(cat "$t/out")"
 json '[c["check"] for c in d["checks"]]' < "$t/out" | grep -q "'xattr'" || fail "doctor skipped the backing checks"
+want=ok; [ -d "/lib/modules/$(uname -r)" ] || want=warning # absent here: a warning, not a failure
+[ "$(json '{c["check"]: c["status"] for c in d["checks"]}["modules"]' < "$t/out")" = $want ] || fail "modules check"
 fake=$t/fake; mkdir -p "$fake/proc" "$fake/etc" "$fake/sys/module"
 printf 'nodev\tsysfs\n' > "$fake/proc/filesystems"
 expect_rc 4 "doctor fake" "$ctl" doctor --root "$fake"
