@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Every passthrough operation through a real mount, each checked through the mount and in the
+backing directory: attributes, setattr (also on open handles), links, symlinks, special files,
+renames with flags, open flags, read/write, sync, a 20,000-entry directory, statfs, xattrs, locks
+between processes, fallocate, copy_file_range, SEEK_DATA/SEEK_HOLE, O_DIRECT, ownership and
+permissions of an unprivileged caller (uid 54321), and descriptor leaks. Usage: test_posix.py ZCFS"""
+import ctypes, errno, fcntl, mmap, os, signal, stat, subprocess, sys, tempfile, time
+
+ZCFS = os.path.realpath(sys.argv[1])
+UID = GID = 54321
+libc = ctypes.CDLL(None, use_errno=True)
+n = 0
+
+
+def ok(msg):
+    global n
+    n += 1
+    print(f"ok {n} - {msg}", flush=True)
+
+
+def expect_errno(e, fn, *a):
+    try:
+        fn(*a)
+    except OSError as x:
+        assert x.errno == e, f"{fn.__name__}: errno {x.errno}, expected {e}"
+        return
+    raise AssertionError(f"{fn.__name__}{a} succeeded, expected errno {e}")
+
+
+def as_user(fn):
+    """Run fn() in a child with uid/gid 54321; returns its exit status (0 = fn returned)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(GID)
+            os.setuid(UID)
+            fn()
+            os._exit(0)
+        except AssertionError as x:
+            print(f"  in child: {x}", flush=True)
+            os._exit(3)
+        except OSError as x:
+            print(f"  in child: {x}", flush=True)
+            os._exit(4)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def renameat2(old, new, flags):
+    r = libc.renameat2(-100, old.encode(), -100, new.encode(), flags)
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+
+
+def main():
+    if not os.path.exists("/dev/fuse"):
+        if os.environ.get("ZCFS_REQUIRE_MOUNT") == "1":
+            raise SystemExit("FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1")
+        print("SKIP: no /dev/fuse")
+        sys.exit(77)
+    top = tempfile.mkdtemp(prefix="zcfs-posix.")
+    os.chmod(top, 0o755)
+    S, M = os.path.join(top, "src"), os.path.join(top, "mnt")
+    os.mkdir(S)
+    os.mkdir(M)
+    os.chmod(S, 0o755)
+    log = open(os.path.join(top, "log"), "wb")
+    p = subprocess.Popen([ZCFS, "-f", "-o", "allow_other,default_permissions", S, M], stderr=log)
+    s = lambda *x: os.path.join(S, *x)
+    m = lambda *x: os.path.join(M, *x)
+    try:
+        for _ in range(100):
+            if any(l.split()[4] == M for l in open("/proc/self/mountinfo")):
+                break
+            time.sleep(0.1)
+        else:
+            raise SystemExit("FAIL: mount did not appear")
+        fds0 = len(os.listdir(f"/proc/{p.pid}/fd"))
+
+        # create, write, read, attributes as the backing reports them
+        with open(m("a"), "wb") as f:
+            f.write(b"hello world")
+        assert open(s("a"), "rb").read() == b"hello world"
+        sm, sb = os.stat(m("a")), os.stat(s("a"))
+        assert (sm.st_ino, sm.st_nlink, sm.st_size, sm.st_mode) == (sb.st_ino, sb.st_nlink, sb.st_size, sb.st_mode)
+        ok("create/write/read; st_ino, st_nlink, size and mode as the backing reports them")
+
+        # setattr by path and on an open handle
+        os.chmod(m("a"), 0o640)
+        assert stat.S_IMODE(os.stat(s("a")).st_mode) == 0o640
+        os.chown(m("a"), 1234, 5678)
+        assert (os.stat(s("a")).st_uid, os.stat(s("a")).st_gid) == (1234, 5678)
+        os.truncate(m("a"), 5)
+        assert open(s("a"), "rb").read() == b"hello"
+        os.utime(m("a"), ns=(1_000_000_123, 2_000_000_456))
+        assert os.stat(s("a")).st_mtime_ns == 2_000_000_456 and os.stat(s("a")).st_atime_ns == 1_000_000_123
+        before = os.stat(s("a"))
+        # UTIME_OMIT for atime, UTIME_NOW for mtime
+        class TS(ctypes.Structure):
+            _fields_ = [("s", ctypes.c_long), ("ns", ctypes.c_long)]
+        ts = (TS * 2)(TS(0, (1 << 30) - 2), TS(0, (1 << 30) - 1))
+        assert libc.utimensat(-100, m("a").encode(), ts, 0) == 0
+        after = os.stat(s("a"))
+        assert after.st_atime_ns == before.st_atime_ns and after.st_mtime_ns > before.st_mtime_ns
+        fd = os.open(m("a"), os.O_RDWR)
+        os.fchmod(fd, 0o600)
+        os.ftruncate(fd, 2)
+        os.utime(fd, ns=(5_000_000_000, 6_000_000_000))
+        os.close(fd)
+        sb = os.stat(s("a"))
+        assert stat.S_IMODE(sb.st_mode) == 0o600 and sb.st_size == 2 and sb.st_mtime_ns == 6_000_000_000
+        ok("setattr: chmod, chown, truncate, utimens (UTIME_NOW, UTIME_OMIT), and on an open handle")
+
+        # links, symlinks, special files, directories
+        os.link(m("a"), m("a-link"))
+        assert os.stat(m("a")).st_nlink == 2 and os.stat(m("a-link")).st_ino == os.stat(m("a")).st_ino
+        assert os.stat(s("a-link")).st_ino == os.stat(s("a")).st_ino
+        os.symlink("a", m("sym"))
+        assert os.readlink(m("sym")) == "a" and os.readlink(s("sym")) == "a"
+        assert open(m("sym"), "rb").read() == b"he"
+        os.mkfifo(m("fifo"))
+        assert stat.S_ISFIFO(os.stat(s("fifo")).st_mode)
+        os.mknod(m("sock"), 0o644 | stat.S_IFSOCK)
+        assert stat.S_ISSOCK(os.stat(s("sock")).st_mode)
+        os.mknod(m("null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        assert os.stat(s("null")).st_rdev == os.makedev(1, 3)
+        os.mkdir(m("d"), 0o750)
+        assert stat.S_IMODE(os.stat(s("d")).st_mode) == 0o750
+        os.rmdir(m("d"))
+        assert not os.path.exists(s("d"))
+        os.unlink(m("a-link"))
+        assert os.stat(m("a")).st_nlink == 1
+        ok("link (same inode, nlink fresh), symlink/readlink, fifo, socket, char device, mkdir/rmdir, unlink")
+
+        # renames
+        os.makedirs(m("x/y"))
+        os.makedirs(m("z"))
+        ino = os.stat(m("a")).st_ino
+        os.rename(m("a"), m("x/y/a"))
+        assert os.stat(m("x/y/a")).st_ino == ino and os.path.exists(s("x/y/a"))
+        os.rename(m("x/y/a"), m("z/a"))
+        assert os.stat(s("z/a")).st_ino == ino
+        open(m("z/b"), "w").write("bbb")
+        expect_errno(errno.EEXIST, renameat2, m("z/a"), m("z/b"), 1)  # RENAME_NOREPLACE
+        renameat2(m("z/a"), m("z/b"), 2)  # RENAME_EXCHANGE
+        assert open(s("z/a")).read() == "bbb" and os.stat(s("z/b")).st_ino == ino
+        ok("rename across directories keeps st_ino; RENAME_NOREPLACE gives EEXIST; RENAME_EXCHANGE swaps")
+
+        # open flags
+        expect_errno(errno.EEXIST, os.open, m("z/a"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(m("z/a"), os.O_WRONLY | os.O_APPEND)
+        os.write(fd, b"+app")
+        os.close(fd)
+        assert open(s("z/a")).read() == "bbb+app"
+        fd = os.open(m("z/a"), os.O_WRONLY | os.O_TRUNC)
+        os.close(fd)
+        assert os.stat(s("z/a")).st_size == 0
+        fd = os.open(m("z/new"), os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o604)
+        os.write(fd, b"n")
+        os.fsync(fd)
+        os.fdatasync(fd)
+        os.close(fd)
+        assert stat.S_IMODE(os.stat(s("z/new")).st_mode) == 0o604
+        dfd = os.open(m("z"), os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dfd)
+        os.close(dfd)
+        ok("O_EXCL, O_APPEND, O_TRUNC, O_CREAT mode, fsync, fdatasync, fsync of a directory")
+
+        # 20,000 entries, statfs
+        os.mkdir(s("many"))
+        for i in range(20000):
+            os.close(os.open(s("many", f"e{i}"), os.O_CREAT | os.O_WRONLY))
+        names = os.listdir(m("many"))
+        assert len(names) == 20000 and set(names) == {f"e{i}" for i in range(20000)}
+        with os.scandir(m("many")) as it:
+            seen = [e.name for e in it if e.is_file()]
+        assert len(seen) == 20000
+        fm, fb = os.statvfs(M), os.statvfs(S)
+        assert (fm.f_bsize, fm.f_blocks, fm.f_files) == (fb.f_bsize, fb.f_blocks, fb.f_files)
+        ok("a directory of 20,000 entries listed completely, each once; statfs as the backing's")
+
+        # xattrs
+        os.setxattr(m("z/new"), "user.k", b"v1")
+        os.setxattr(m("z/new"), "trusted.t", b"tv")
+        assert os.getxattr(s("z/new"), "user.k") == b"v1" and os.getxattr(s("z/new"), "trusted.t") == b"tv"
+        assert {"user.k", "trusted.t"} <= set(os.listxattr(m("z/new")))
+        assert not any(x.startswith("user.zcfs.") for x in os.listxattr(m("z/new")))
+        buf = ctypes.create_string_buffer(1)
+        assert libc.getxattr(m("z/new").encode(), b"user.k", buf, 1) < 0 and ctypes.get_errno() == errno.ERANGE
+        expect_errno(errno.ENODATA, os.getxattr, m("z/new"), "user.none")
+        expect_errno(errno.EEXIST, os.setxattr, m("z/new"), "user.k", b"x", os.XATTR_CREATE)
+        os.removexattr(m("z/new"), "user.k")
+        expect_errno(errno.ENODATA, os.getxattr, s("z/new"), "user.k")
+        ok("xattrs user. and trusted.: set/get/list/remove, ERANGE, ENODATA, XATTR_CREATE; virtual ones unlisted")
+
+        # locks between two processes
+        open(m("lk"), "w").write("lock me")
+        fd = os.open(m("lk"), os.O_RDWR)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 4, 0)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+        def contender():
+            f2 = os.open(m("lk"), os.O_RDWR)
+            try:
+                fcntl.lockf(f2, fcntl.LOCK_EX | fcntl.LOCK_NB, 4, 0)
+                os._exit(10)
+            except OSError as x:
+                if x.errno not in (errno.EAGAIN, errno.EACCES):
+                    os._exit(11)
+            fcntl.lockf(f2, fcntl.LOCK_EX | fcntl.LOCK_NB, 3, 4)  # other range: fine
+            try:
+                fcntl.flock(f2, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os._exit(12)
+            except OSError as x:
+                if x.errno != errno.EWOULDBLOCK:
+                    os._exit(13)
+            os._exit(0)
+        pid = os.fork()
+        if pid == 0:
+            contender()
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "lock contender"
+        os.close(fd)
+        pid = os.fork()
+        if pid == 0:
+            f2 = os.open(m("lk"), os.O_RDWR)
+            fcntl.lockf(f2, fcntl.LOCK_EX | fcntl.LOCK_NB, 4, 0)
+            fcntl.flock(f2, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os._exit(0)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "locks not released at close"
+        ok("POSIX and flock locks conflict between processes, non-overlapping ranges do not, close releases")
+
+        # fallocate, punch hole, SEEK_DATA/HOLE, copy_file_range
+        fd = os.open(m("sp"), os.O_CREAT | os.O_RDWR, 0o644)
+        os.posix_fallocate(fd, 0, 1 << 20)
+        assert os.fstat(fd).st_size == 1 << 20 and os.stat(s("sp")).st_blocks >= 2048
+        os.pwrite(fd, b"D" * (1 << 20), 0)
+        assert libc.fallocate(fd, 3, ctypes.c_long(256 << 10), ctypes.c_long(256 << 10)) == 0  # PUNCH|KEEP_SIZE
+        assert os.pread(fd, 16, 300 << 10) == b"\0" * 16 and os.fstat(fd).st_size == 1 << 20
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 256 << 10
+        assert os.lseek(fd, 256 << 10, os.SEEK_DATA) == 512 << 10
+        out = os.open(m("cp"), os.O_CREAT | os.O_RDWR, 0o644)
+        assert os.copy_file_range(fd, out, 4096, 0, 0) == 4096
+        os.close(out)
+        os.close(fd)
+        assert open(s("cp"), "rb").read() == b"D" * 4096
+        ok("fallocate, punch hole (KEEP_SIZE), SEEK_HOLE/SEEK_DATA, copy_file_range")
+
+        # O_DIRECT through the mount with aligned buffers
+        fd = os.open(m("dio"), os.O_CREAT | os.O_RDWR | os.O_DIRECT, 0o644)
+        buf = mmap.mmap(-1, 1 << 16)
+        buf.write(bytes(range(256)) * 256)
+        assert os.pwritev(fd, [buf], 4096) == 1 << 16
+        rb = mmap.mmap(-1, 1 << 16)
+        assert os.preadv(fd, [rb], 4096) == 1 << 16 and rb[:] == buf[:]
+        os.close(fd)
+        assert open(s("dio"), "rb").read()[4096:] == bytes(range(256)) * 256
+        ok("O_DIRECT write and read through the mount with aligned buffers")
+
+        # names and paths
+        expect_errno(errno.ENAMETOOLONG, os.open, m("n" * 256), os.O_CREAT | os.O_WRONLY)
+        open(m("n" * 255), "w").close()
+        ok("ENAMETOOLONG for 256 bytes, 255 works")
+
+        # an unprivileged caller: ownership, permissions, sticky, setuid clearing
+        os.mkdir(s("pub"))
+        os.chmod(s("pub"), 0o1777)  # not subject to the umask
+        os.mkdir(s("private"))
+        os.chmod(s("private"), 0o700)
+        open(s("rootfile"), "w").write("root")
+        os.chmod(s("rootfile"), 0o644)
+        open(s("pub", "roots"), "w").close()
+
+        def alice():
+            with open(m("pub", "mine"), "w") as f:
+                f.write("alice")
+            os.mkdir(m("pub", "mydir"))
+            open(m("pub", "suid"), "w").write("x")
+            os.chmod(m("pub", "suid"), 0o4755)
+            expect_errno(errno.EACCES, os.listdir, m("private"))
+            expect_errno(errno.EACCES, os.open, m("rootfile"), os.O_WRONLY)
+            expect_errno(errno.EPERM, os.chown, m("pub", "mine"), 0, 0)
+            expect_errno(errno.EPERM, os.unlink, m("pub", "roots"))  # sticky
+            expect_errno(errno.EACCES, os.open, m(".zcfs", "ctl"), os.O_RDWR)
+            assert open(m(".zcfs", "stats")).read().startswith("# HELP")
+            with open(m("pub", "suid"), "a") as f:
+                f.write("y")
+        assert as_user(alice) == 0, "unprivileged caller"
+        for f in ("mine", "mydir", "suid"):
+            st = os.stat(s("pub", f))
+            assert (st.st_uid, st.st_gid) == (UID, GID), f"{f} owned by {st.st_uid}:{st.st_gid}"
+        assert not os.stat(s("pub", "suid")).st_mode & stat.S_ISUID, "setuid not cleared by a write"
+        ok("uid 54321: creations owned by 54321, EACCES/EPERM as on the backing, sticky dir, "
+           "setuid cleared on write, ctl EACCES, stats readable")
+
+        # escapes: symlinks pointing outside are resolved by the kernel on the client side only
+        os.symlink("/etc/passwd", s("abs"))
+        os.symlink("../../../../../../etc", s("rel"))
+        assert os.readlink(m("abs")) == "/etc/passwd"
+        expect_errno(errno.ENOENT, os.stat, m("..x"))
+        expect_errno(errno.ENOENT, os.lstat, m("nothere"))
+        ok("symlinks are returned as written; no lookup resolves outside the backing directory")
+
+        # descriptor leak check: walk 10,000 files, drop dentries, back to baseline
+        os.mkdir(s("tree"))
+        for d in range(10):
+            os.mkdir(s("tree", str(d)))
+            for i in range(1000):
+                os.close(os.open(s("tree", str(d), str(i)), os.O_CREAT | os.O_WRONLY))
+        for root, dirs, files in os.walk(m("tree")):
+            for f in files:
+                os.stat(os.path.join(root, f))
+        peak = len(os.listdir(f"/proc/{p.pid}/fd"))
+        for _ in range(30):
+            open("/proc/sys/vm/drop_caches", "w").write("2")
+            time.sleep(0.2)
+            now = len(os.listdir(f"/proc/{p.pid}/fd"))
+            if now <= fds0 + 4:
+                break
+        assert now <= fds0 + 4, f"descriptors: baseline {fds0}, after walk {peak}, after drop {now}"
+        ok(f"10,000-file walk: daemon descriptors {fds0} -> {peak} -> {now} after the kernel forgot them")
+    finally:
+        os.chdir("/")
+        if subprocess.call(["fusermount3", "-u", M]) != 0:
+            subprocess.call(["fusermount3", "-uz", M])
+        rc = p.wait(timeout=30)
+        logtext = open(os.path.join(top, "log"), errors="replace").read()
+        subprocess.call(["rm", "-rf", top])
+    assert rc == 0, f"daemon exit {rc}"
+    bad = [l for l in logtext.splitlines() if "error" in l.lower() or "warning" in l.lower()]
+    assert not bad, f"daemon logged: {bad[:5]}"
+    print(f"{n} passed, 0 failed")
+
+
+main()
