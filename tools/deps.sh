@@ -2,7 +2,7 @@
 # Install the Debian packages zcfs needs to build, test and demo. Idempotent; needs root.
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libkmod-dev
-      attr acl fio python3 python3-docutils util-linux valgrind)
+      attr acl fio python3 python3-docutils util-linux valgrind clang)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

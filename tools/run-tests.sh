@@ -21,4 +21,6 @@ if [ "${ZCFS_SKIP_ASAN:-0}" != 1 ]; then
   ZCFS_ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 fi
+# libFuzzer targets for every parser of user input, a short pass (tools/run-fuzz.sh 600 for a long one).
+./tools/run-fuzz.sh "${ZCFS_FUZZ_SECONDS:-15}"
 echo "run-tests: all suites passed"
