@@ -161,12 +161,10 @@ int zctl_mount_complain(const char *path, int rc)
 	}
 }
 
-int zctl_slurp(const char *path, char **out, size_t *lenp)
+/* Read fd to EOF into a malloc'ed NUL-terminated buffer. Returns 0 or -errno. */
+static int read_to_end(int fd, size_t cap, char **out, size_t *lenp)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t cap = 65536, len = 0;
+	size_t len = 0;
 	char *buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
@@ -199,6 +197,14 @@ int zctl_slurp(const char *path, char **out, size_t *lenp)
 	return 0;
 }
 
+int zctl_slurp(const char *path, char **out, size_t *lenp)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return read_to_end(fd, 65536, out, lenp);
+}
+
 int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply)
 {
 	char path[sizeof(m->ctl_dir) + 8];
@@ -219,33 +225,10 @@ int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply)
 		return -e;
 	if ((size_t)w != len + 1)
 		return -EIO;
-	size_t cap = 4096, got = 0;
-	char *buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		if (got + 1 >= cap) {
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + got, cap - got - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			e = errno;
-			free(buf);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
+	char *buf;
+	int rc = read_to_end(fd, 4096, &buf, NULL);
+	if (rc < 0)
+		return rc;
 	*reply = buf;
 	return strncmp(buf, "ok", 2) == 0 ? 0 : -EREMOTEIO;
 }

@@ -5,7 +5,10 @@ crossing EOF, a sparse file, an empty file, a file that grows and shrinks betwee
 concurrent readers in several processes; the daemon's per-mode counters show the chosen path was
 taken; precedence (file xattr > dir xattr > rule > default) holds, also after a rename and for a
 hard link. Usage: test_routing.py ZCFS"""
-import json, mmap, os, random, subprocess, sys, tempfile, time
+import mmap, os, random, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
+from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 MODES = ["buffered", "direct", "mmap", "splice"]
@@ -17,40 +20,6 @@ def ok(msg):
     global passed
     passed += 1
     print(f"ok {passed} - {msg}", flush=True)
-
-
-class Mount:
-    def __init__(self, src, mnt, opts, rules=None):
-        self.src, self.mnt = src, mnt
-        o = ",".join(opts + ([f"rules={rules}"] if rules else []))
-        self.log = open(os.path.join(os.path.dirname(src), "log"), "ab")
-        self.p = subprocess.Popen([ZCFS, "-f", "-o", o, src, mnt], stderr=self.log)
-        for _ in range(100):
-            if any(l.split()[4] == mnt for l in open("/proc/self/mountinfo")):
-                return
-            time.sleep(0.1)
-        raise SystemExit(f"FAIL: mount with {o} did not appear")
-
-    def stats(self):
-        return json.load(open(os.path.join(self.mnt, ".zcfs", "stats.json")))
-
-    def ctl(self, cmd):
-        fd = os.open(os.path.join(self.mnt, ".zcfs", "ctl"), os.O_RDWR)
-        os.write(fd, (cmd + "\n").encode())
-        out = b""
-        while True:
-            c = os.read(fd, 65536)
-            if not c:
-                break
-            out += c
-        os.close(fd)
-        return out.decode()
-
-    def close(self):
-        if subprocess.call(["fusermount3", "-u", self.mnt]) != 0:
-            subprocess.call(["fusermount3", "-uz", self.mnt])
-        rc = self.p.wait(timeout=20)
-        assert rc == 0, f"daemon exited {rc}"
 
 
 def check_reads(path, ref, rng, what):
@@ -98,15 +67,13 @@ def concurrent(path, ref, what):
 
 
 def main():
-    if not os.path.exists("/dev/fuse"):
-        if os.environ.get("ZCFS_REQUIRE_MOUNT") == "1":
-            raise SystemExit("FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1")
-        print("SKIP: no /dev/fuse")
-        sys.exit(77)
+    require_fuse()
     top = tempfile.mkdtemp(prefix="zcfs-routing.")
     src, mnt = os.path.join(top, "src"), os.path.join(top, "mnt")
     os.mkdir(src)
     os.mkdir(mnt)
+    global LOG
+    LOG = os.path.join(top, "log")
     rng = random.Random(1122)
     data = bytes(rng.getrandbits(8) for _ in range(3 * 1024 * 1024 + 123))
     open(os.path.join(src, "data"), "wb").write(data)
@@ -119,7 +86,7 @@ def main():
     m = None
     try:
         for cache in CACHES:
-            m = Mount(src, mnt, [f"cache={cache}", "mode=buffered"])
+            m = Mount(ZCFS, src, mnt, [f"cache={cache}", "mode=buffered"], LOG)
             for mode in MODES:
                 for name in ("data", "sparse", "empty", "grow"):
                     p = os.path.join(mnt, name)
@@ -184,7 +151,7 @@ def main():
             open(os.path.join(src, f), "wb").write(b"q" * 1000)
         rules = os.path.join(top, "rules.conf")
         open(rules, "w").write("# test\n**/*.bin mode=mmap\na/** mode=direct cache=none\n**/*.bin mode=buffered cache=keep\n")
-        m = Mount(src, mnt, ["mode=splice", "cache=auto"], rules)
+        m = Mount(ZCFS, src, mnt, ["mode=splice", "cache=auto", f"rules={rules}"], LOG)
 
         def eff(p):
             return os.getxattr(os.path.join(mnt, p), "user.zcfs.effective").decode()
@@ -220,7 +187,7 @@ def main():
         ok("a bad rules file stops the mount with FILE:LINE: " + r.stderr.strip().splitlines()[-1])
         # cache=auto: a file changed behind the mount is seen whole at the next open, even within
         # a long attr_timeout (the daemon invalidates the kernel's cached size at open)
-        m = Mount(src, mnt, ["cache=auto", "attr_timeout=60", "entry_timeout=60"])
+        m = Mount(ZCFS, src, mnt, ["cache=auto", "attr_timeout=60", "entry_timeout=60"], LOG)
         p = os.path.join(mnt, "changing")
         open(os.path.join(src, "changing"), "wb").write(data[:300000])
         assert open(p, "rb").read() == data[:300000]
@@ -234,9 +201,7 @@ def main():
         m.close()
         m = None
         ok("cache=auto with attr_timeout=60: shrink and growth behind the mount seen at the next open")
-        log = open(os.path.join(top, "log"), errors="replace").read()
-        bad = [l for l in log.splitlines() if "error" in l.lower() or "warning" in l.lower()]
-        assert not bad, f"daemon logged: {bad[:5]}"
+        assert_clean_log(LOG)
     finally:
         if m:
             m.close()

@@ -4,7 +4,10 @@ backing directory: attributes, setattr (also on open handles), links, symlinks, 
 renames with flags, open flags, read/write, sync, a 20,000-entry directory, statfs, xattrs, locks
 between processes, fallocate, copy_file_range, SEEK_DATA/SEEK_HOLE, O_DIRECT, ownership and
 permissions of an unprivileged caller (uid 54321), and descriptor leaks. Usage: test_posix.py ZCFS"""
-import ctypes, errno, fcntl, mmap, os, signal, stat, subprocess, sys, tempfile, time
+import ctypes, errno, fcntl, mmap, os, stat, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
+from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 UID = GID = 54321
@@ -54,28 +57,18 @@ def renameat2(old, new, flags):
 
 
 def main():
-    if not os.path.exists("/dev/fuse"):
-        if os.environ.get("ZCFS_REQUIRE_MOUNT") == "1":
-            raise SystemExit("FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1")
-        print("SKIP: no /dev/fuse")
-        sys.exit(77)
+    require_fuse()
     top = tempfile.mkdtemp(prefix="zcfs-posix.")
     os.chmod(top, 0o755)
     S, M = os.path.join(top, "src"), os.path.join(top, "mnt")
     os.mkdir(S)
     os.mkdir(M)
     os.chmod(S, 0o755)
-    log = open(os.path.join(top, "log"), "wb")
-    p = subprocess.Popen([ZCFS, "-f", "-o", "allow_other,default_permissions", S, M], stderr=log)
     s = lambda *x: os.path.join(S, *x)
     m = lambda *x: os.path.join(M, *x)
+    mnt = Mount(ZCFS, S, M, ["allow_other", "default_permissions"], os.path.join(top, "log"))
+    p = mnt.p
     try:
-        for _ in range(100):
-            if any(l.split()[4] == M for l in open("/proc/self/mountinfo")):
-                break
-            time.sleep(0.1)
-        else:
-            raise SystemExit("FAIL: mount did not appear")
         fds0 = len(os.listdir(f"/proc/{p.pid}/fd"))
 
         # create, write, read, attributes as the backing reports them
@@ -321,14 +314,9 @@ def main():
         ok(f"10,000-file walk: daemon descriptors {fds0} -> {peak} -> {now} after the kernel forgot them")
     finally:
         os.chdir("/")
-        if subprocess.call(["fusermount3", "-u", M]) != 0:
-            subprocess.call(["fusermount3", "-uz", M])
-        rc = p.wait(timeout=30)
-        logtext = open(os.path.join(top, "log"), errors="replace").read()
+        mnt.close()
+        assert_clean_log(os.path.join(top, "log"))
         subprocess.call(["rm", "-rf", top])
-    assert rc == 0, f"daemon exit {rc}"
-    bad = [l for l in logtext.splitlines() if "error" in l.lower() or "warning" in l.lower()]
-    assert not bad, f"daemon logged: {bad[:5]}"
     print(f"{n} passed, 0 failed")
 
 

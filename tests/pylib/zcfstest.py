@@ -1,0 +1,74 @@
+"""zcfstest - shared pieces of the Python real-mount tests: the skip/fail rule for /dev/fuse,
+a zcfs mount started in the foreground and waited for, its control files, and a clean unmount
+that checks the daemon's exit status and log."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def require_fuse():
+    """Exit 77 (skip) without /dev/fuse, or fail when ZCFS_REQUIRE_MOUNT=1."""
+    if os.path.exists("/dev/fuse"):
+        return
+    if os.environ.get("ZCFS_REQUIRE_MOUNT") == "1":
+        raise SystemExit("FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1")
+    print("SKIP: no /dev/fuse")
+    sys.exit(77)
+
+
+def is_mounted(mnt):
+    return any(l.split()[4] == mnt for l in open("/proc/self/mountinfo"))
+
+
+class Mount:
+    """zcfs -f -o OPTS SRC MNT; the daemon's stderr goes to LOG (appended)."""
+
+    def __init__(self, zcfs, src, mnt, opts, log):
+        self.src, self.mnt, self.log_path = src, mnt, log
+        self.log = open(log, "ab")
+        args = [zcfs, "-f"] + (["-o", ",".join(opts)] if opts else []) + [src, mnt]
+        self.p = subprocess.Popen(args, stderr=self.log)
+        for _ in range(100):
+            if is_mounted(mnt):
+                return
+            if self.p.poll() is not None:
+                raise SystemExit(f"FAIL: zcfs {' '.join(opts)} exited {self.p.returncode} before mounting")
+            time.sleep(0.1)
+        raise SystemExit(f"FAIL: mount with {opts} did not appear")
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def stats(self):
+        return json.load(open(os.path.join(self.mnt, ".zcfs", "stats.json")))
+
+    def ctl(self, cmd):
+        fd = os.open(os.path.join(self.mnt, ".zcfs", "ctl"), os.O_RDWR)
+        try:
+            os.write(fd, (cmd + "\n").encode())
+            out = b""
+            while True:
+                c = os.read(fd, 65536)
+                if not c:
+                    return out.decode()
+                out += c
+        finally:
+            os.close(fd)
+
+    def close(self):
+        """Unmount (lazily if busy), wait for the daemon, assert it exited 0."""
+        if subprocess.call(["fusermount3", "-u", self.mnt]) != 0:
+            subprocess.call(["fusermount3", "-uz", self.mnt])
+        rc = self.p.wait(timeout=30)
+        self.log.close()
+        assert rc == 0, f"daemon exited {rc}"
+
+
+def assert_clean_log(path):
+    """No 'error' or 'warning' line in a daemon log."""
+    text = open(path, errors="replace").read()
+    bad = [l for l in text.splitlines() if "error" in l.lower() or "warning" in l.lower()]
+    assert not bad, f"daemon logged: {bad[:5]}"
