@@ -103,6 +103,8 @@ json_get() { python3 -c "import json,sys; d=json.load(open('$t/mnt/.zcfs/stats.j
 ctl "stats reset" | grep -qx ok || fail "stats reset"
 [ "$(json_get 'd["modes"]["buffered"]["bytes"]')" = 0 ] || fail "reset left bytes"
 cat "$t/mnt/small" > /dev/null
+# counters are updated right after each reply is sent: give the daemon thread a moment
+for _ in $(seq 100); do [ "$(json_get 'd["modes"]["buffered"]["bytes"]')" = 100000 ] && break; sleep 0.02; done
 [ "$(json_get 'd["modes"]["buffered"]["bytes"]')" = 100000 ] || fail "bytes after reading 100000: $(json_get 'd["modes"]["buffered"]')"
 r0=$(json_get 'd["ops"]["open"]["count"]'); cat "$t/mnt/small" "$t/mnt/small" > /dev/null
 d=$(( $(json_get 'd["ops"]["open"]["count"]') - r0 )); [ $d = 3 ] || fail "opens moved by $d, expected 3 (2 files + the next stats.json)"

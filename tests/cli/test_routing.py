@@ -100,7 +100,11 @@ def main():
                 check_reads(os.path.join(mnt, "data"), data, rng, f"{mode}/{cache} data")
                 check_reads(os.path.join(mnt, "sparse"), sparse, rng, f"{mode}/{cache} sparse")
                 check_reads(os.path.join(mnt, "empty"), b"", rng, f"{mode}/{cache} empty")
-                after = m.stats()["modes"][mode]["reads"]
+                for _ in range(100):  # counters are updated right after each reply is sent
+                    after = m.stats()["modes"][mode]["reads"]
+                    if after > before:
+                        break
+                    time.sleep(0.02)
                 assert after > before, f"{mode}/{cache}: no {mode} reads counted"
                 others = {o: m.stats()["modes"][o]["reads"] for o in MODES if o != mode}
                 # grow and shrink the backing file under an open descriptor
