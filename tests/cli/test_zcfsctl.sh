@@ -80,7 +80,8 @@ expect_rc 0 "evict" "$ctl" --json evict big
 [ "$(res backing_resident_pages) $(res mount_resident_pages)" = "0 0" ] || fail "after evict: $(cat "$t/out")"
 expect_rc 0 "prefetch" "$ctl" prefetch big
 grep -q '^prefetch: 1 files' "$t/out" || fail "prefetch text: $(cat "$t/out")"
-[ "$(res backing_resident_pages) $(res mount_resident_pages)" = "2048 0" ] || fail "after prefetch: $(cat "$t/out")"
+# prefetch reads the whole file; reclaim may take a few pages back before we look
+[ "$(res backing_resident_pages)" -ge 1900 ] && [ "$(res mount_resident_pages)" = 0 ] || fail "after prefetch: $(cat "$t/out")"
 ok "residency: both caches full after a read, empty after evict, backing full after prefetch"
 
 expect_rc 0 "residency -r -v" "$ctl" residency -r -v .
