@@ -314,7 +314,12 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_mutex_init(&d->lock, NULL);
 	d->is_root = ino == FUSE_ROOT_ID;
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fi->cache_readdir = 0;
+	/* Let the kernel cache the listing unless the mount default is cache=none: it serves later
+	 * passes itself and, with AUTO_INVAL_DATA (libfuse's default), drops the cached listing when
+	 * the directory's mtime changes, once attr_timeout has expired (as for file data). Changes
+	 * made through the mount invalidate it at once. */
+	fi->cache_readdir = ctx->opts.cache != ZC_CACHE_NONE;
+	fi->keep_cache = fi->cache_readdir;
 	zc_stats_op(ctx->stats, ZC_OP_opendir, 0);
 	fuse_reply_open(req, fi);
 	return;

@@ -173,6 +173,43 @@ def main():
         assert (fm.f_bsize, fm.f_blocks, fm.f_files) == (fb.f_bsize, fb.f_blocks, fb.f_files)
         ok("a directory of 20,000 entries listed completely, each once; statfs as the backing's")
 
+        # directory listings: the kernel caches them (cache policy other than none); a change
+        # through the mount shows at once, one made in the backing directory once attr_timeout
+        # (1 s) has expired; with cache=none every listing reaches the daemon
+        os.mkdir(s("lst"))
+        for i in range(50):
+            open(s("lst", f"f{i}"), "w").close()
+        want = {f"f{i}" for i in range(50)}
+        readdirs = lambda mt: mt.stats()["ops"]["readdir"]["count"]
+        assert set(os.listdir(m("lst"))) == want
+        r0 = readdirs(mnt)
+        assert set(os.listdir(m("lst"))) == want
+        assert readdirs(mnt) == r0, f"a repeated listing sent {readdirs(mnt) - r0} READDIRs, expected 0"
+        open(m("lst", "new"), "w").close()
+        os.unlink(m("lst", "f0"))
+        want = want - {"f0"} | {"new"}
+        assert set(os.listdir(m("lst"))) == want, "a change through the mount not listed at once"
+        open(s("lst", "direct"), "w").close()
+        os.unlink(s("lst", "f1"))
+        want = want - {"f1"} | {"direct"}
+        t0 = time.monotonic()
+        while set(os.listdir(m("lst"))) != want:
+            assert time.monotonic() - t0 < 5, "a change in the backing directory not listed after 5 s"
+            time.sleep(0.1)
+        stale = time.monotonic() - t0
+        M2 = os.path.join(top, "mnt2")
+        os.mkdir(M2)
+        mnt2 = Mount(ZCFS, S, M2, ["cache=none"], os.path.join(top, "log"))
+        try:
+            assert set(os.listdir(os.path.join(M2, "lst"))) == want
+            r0 = readdirs(mnt2)
+            open(s("lst", "direct2"), "w").close()
+            assert set(os.listdir(os.path.join(M2, "lst"))) == want | {"direct2"}
+            assert readdirs(mnt2) > r0, "cache=none: a repeated listing was served from a cache"
+        finally:
+            mnt2.close()
+        ok(f"listings cached by the kernel, changes through the mount listed at once, backing changes after {stale:.1f} s; cache=none uncached")
+
         # xattrs
         os.setxattr(m("z/new"), "user.k", b"v1")
         os.setxattr(m("z/new"), "trusted.t", b"tv")
