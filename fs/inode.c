@@ -413,24 +413,28 @@ int zcd_fill_entry(struct zcd_ctx *ctx, struct fuse_entry_param *e, const struct
 	return 0;
 }
 
-/* Take a kernel reference on the inode for (dev, ino), creating it from fd when new. fd is an
- * O_PATH descriptor or -1 (then it is opened from pfd/name). Returns the inode or NULL (*err). */
+/* Take a kernel reference on the inode for pfd/name, creating it when new. With have_st, *st
+ * is a fresh stat of the name and a known inode costs nothing more; without, the name is opened
+ * first (O_PATH) and *st filled from what was opened. Returns the inode or NULL (*err). */
 static struct zcd_inode *ref_or_insert(struct zcd_ctx *ctx, struct zcd_inode *parent,
-				       const char *name, int pfd, struct stat *st, int *err)
+				       const char *name, int pfd, struct stat *st, bool have_st,
+				       int *err)
 {
 	struct zcd_table *t = &ctx->tbl;
 	struct zcd_inode *in, *fresh;
 	struct stat st2;
 	int fd;
 
-	pthread_mutex_lock(&t->lock);
-	in = table_find(t, st->st_dev, st->st_ino);
-	if (in) {
-		in->nlookup++;
+	if (have_st) {
+		pthread_mutex_lock(&t->lock);
+		in = table_find(t, st->st_dev, st->st_ino);
+		if (in) {
+			in->nlookup++;
+			pthread_mutex_unlock(&t->lock);
+			return in;
+		}
 		pthread_mutex_unlock(&t->lock);
-		return in;
 	}
-	pthread_mutex_unlock(&t->lock);
 
 	/* New to us: open it race-free and stat what we opened. */
 	fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -444,6 +448,17 @@ static struct zcd_inode *ref_or_insert(struct zcd_ctx *ctx, struct zcd_inode *pa
 		return NULL;
 	}
 	*st = st2;
+	if (!have_st) {
+		pthread_mutex_lock(&t->lock);
+		in = table_find(t, st->st_dev, st->st_ino);
+		if (in)
+			in->nlookup++;
+		pthread_mutex_unlock(&t->lock);
+		if (in) {
+			close(fd);
+			return in;
+		}
+	}
 	fresh = inode_new(ctx, fd, st, err);
 	if (!fresh)
 		return NULL;
@@ -481,8 +496,15 @@ static struct zcd_inode *ref_or_insert(struct zcd_ctx *ctx, struct zcd_inode *pa
 int zcd_do_lookup(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *name,
 		  struct fuse_entry_param *e)
 {
+	return zcd_do_lookup_hint(ctx, parent, name, 0, e);
+}
+
+int zcd_do_lookup_hint(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *name,
+		       ino_t ino_hint, struct fuse_entry_param *e)
+{
 	struct zcd_inode *in;
 	struct stat st;
+	bool have_st = true;
 	int pfd, err = 0;
 
 	if (strlen(name) > 255)
@@ -492,11 +514,18 @@ int zcd_do_lookup(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *nam
 	pfd = zcd_fd_get(ctx, parent);
 	if (pfd < 0)
 		return pfd;
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (ino_hint) {
+		/* A listing's d_ino on the parent's device: if no inode has it, the name is (almost
+		 * certainly) new and the open-then-fstat of ref_or_insert is the only stat needed. */
+		pthread_mutex_lock(&ctx->tbl.lock);
+		have_st = table_find(&ctx->tbl, parent->dev, ino_hint) != NULL;
+		pthread_mutex_unlock(&ctx->tbl.lock);
+	}
+	if (have_st && fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		err = -errno;
 		goto out_put;
 	}
-	in = ref_or_insert(ctx, parent, name, pfd, &st, &err);
+	in = ref_or_insert(ctx, parent, name, pfd, &st, have_st, &err);
 	if (!in)
 		goto out_put;
 	zcd_inode_set_name(ctx, in, parent, name);

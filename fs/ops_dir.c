@@ -412,7 +412,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				break;
 			}
 		} else {
-			rc = zcd_do_lookup(ctx, dir, de->d_name, &e);
+			rc = zcd_do_lookup_hint(ctx, dir, de->d_name, de->d_ino, &e);
 			if (rc == -ENOENT || rc == -ESTALE) {
 				rc = 0; /* removed since readdir saw it */
 				d->index++;

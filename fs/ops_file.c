@@ -52,18 +52,24 @@ static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_fh *fh, struct fu
 	if (fstat(fh->fd, &st) < 0)
 		return; /* unknown: drop the cache, always safe */
 	pthread_mutex_lock(&ctx->tbl.lock);
+	bool changed = in->cache_valid && (in->cached_size != st.st_size ||
+					   in->cached_mtime.tv_sec != st.st_mtim.tv_sec ||
+					   in->cached_mtime.tv_nsec != st.st_mtim.tv_nsec);
 	if (fh->cache == ZC_CACHE_DROP) {
 		/* Keep pages shared by handles open at once; release of the last one drops them. */
 		fi->keep_cache = in->opens > 0;
-	} else if (in->cache_valid && in->cached_size == st.st_size &&
-		   in->cached_mtime.tv_sec == st.st_mtim.tv_sec &&
-		   in->cached_mtime.tv_nsec == st.st_mtim.tv_nsec) {
+	} else if (in->cache_valid && !changed) {
 		fi->keep_cache = 1;
 	}
 	in->cached_size = st.st_size;
 	in->cached_mtime = st.st_mtim;
 	in->cache_valid = true;
 	pthread_mutex_unlock(&ctx->tbl.lock);
+	/* Changed behind the mount's back: the kernel would go on clamping reads at the old size
+	 * until attr_timeout. Invalidate the attributes (offset -1: no pages, no page locks, safe
+	 * inside OPEN) so the next read fetches the new size. */
+	if (changed)
+		fuse_lowlevel_notify_inval_inode(ctx->se, (fuse_ino_t)(uintptr_t)in, -1, 0);
 }
 
 static void release_handle(struct zcd_ctx *ctx, fuse_ino_t ino, struct zcd_fh *fh);

@@ -149,6 +149,10 @@ void zcd_fd_put(struct zcd_ctx *ctx, struct zcd_inode *in);
 /* Look name up in parent: fill e (attr, timeouts, ino with one kernel reference taken). */
 int zcd_do_lookup(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *name,
 		  struct fuse_entry_param *e);
+/* The same for an entry of a listing: ino_hint is its d_ino (0: unknown), which spares a stat of
+ * names not yet in the table. */
+int zcd_do_lookup_hint(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *name,
+		       ino_t ino_hint, struct fuse_entry_param *e);
 /* Find a known inode and pin it (NULL if unknown); zcd_inode_unpin releases the pin. */
 struct zcd_inode *zcd_inode_find(struct zcd_ctx *ctx, dev_t dev, ino_t ino);
 void zcd_inode_unpin(struct zcd_ctx *ctx, struct zcd_inode *in);
