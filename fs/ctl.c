@@ -139,6 +139,30 @@ void zcd_ctl_getattr(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_attr(req, &st, 0);
 }
 
+/* access(2) on a control entry: its mode bits for the caller (root: read and write always,
+ * execute where any x bit is set, as the kernel does). */
+void zcd_ctl_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	struct stat st;
+	unsigned bits = 0;
+
+	node_stat(ctx, node_of(ctx, ino)->kind, &st);
+	if (fc->uid == 0)
+		bits = R_OK | W_OK | ((st.st_mode & 0111) ? X_OK : 0);
+	else if (fc->uid == st.st_uid)
+		bits = (st.st_mode >> 6) & 7;
+	else if (zcd_caller_in_group(req, st.st_gid))
+		bits = (st.st_mode >> 3) & 7;
+	else
+		bits = st.st_mode & 7;
+	if ((unsigned)mask & ~bits)
+		return zcd_reply_err(req, ZC_OP_access, -EACCES);
+	zc_stats_op(ctx->stats, ZC_OP_access, 0);
+	fuse_reply_err(req, 0);
+}
+
 static size_t add_entry(fuse_req_t req, char *buf, size_t size, const char *name,
 			enum node_kind k, off_t next, bool plus)
 {
@@ -637,22 +661,29 @@ void zcd_ctl_write(fuse_req_t req, struct zcd_fh *fh, const char *buf, size_t si
 static bool caller_may(fuse_req_t req, const struct stat *st, int mask)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	gid_t groups[64];
-	int n, shift = 0;
+	int shift = 0;
 
 	if (fc->uid == 0)
 		return true;
 	if (fc->uid == st->st_uid) /* the owner may always ask about its own file's cache */
 		return mask == W_OK || (st->st_mode & ((unsigned)mask << 6)) != 0;
-	if (fc->gid == st->st_gid) {
+	if (zcd_caller_in_group(req, st->st_gid))
 		shift = 3;
-	} else {
-		n = fuse_req_getgroups(req, 64, groups);
-		for (int i = 0; i < n && i < 64; i++)
-			if (groups[i] == st->st_gid)
-				shift = 3;
-	}
 	return (st->st_mode & ((unsigned)mask << shift)) != 0;
+}
+
+bool zcd_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 int zcd_ctl_vxattr(fuse_req_t req, struct zcd_inode *in, const char *name, char *buf,

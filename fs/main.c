@@ -102,6 +102,7 @@ static const struct fuse_lowlevel_ops zcd_ops = {
 	.getattr = zcd_getattr,
 	.setattr = zcd_setattr,
 	.readlink = zcd_readlink,
+	.access = zcd_access,
 	.mknod = zcd_mknod,
 	.mkdir = zcd_mkdir,
 	.symlink = zcd_symlink,

@@ -1,5 +1,5 @@
 /* ops_attr.c - attributes: getattr, setattr (mode, owner, size, times, on a path or an open
- * handle), readlink and statfs. Calls go through the inode's O_PATH descriptor (AT_EMPTY_PATH) or
+ * handle), access, readlink and statfs. Calls go through the inode's O_PATH descriptor (AT_EMPTY_PATH) or
  * its /proc/self/fd alias, so nothing is resolved by a path another process could swap. */
 #include <errno.h>
 #include <fcntl.h>
@@ -119,6 +119,36 @@ void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		return zcd_reply_err(req, ZC_OP_setattr, rc);
 	zc_stats_op(ctx->stats, ZC_OP_setattr, 0);
 	fuse_reply_attr(req, &st, ctx->opts.attr_timeout);
+}
+
+/* access(2) without default_permissions (with it, the kernel checks and never asks): the
+ * backing filesystem's answer for the caller's fsuid, fsgid and groups. */
+void zcd_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_creds creds;
+	struct zcd_inode *in;
+	int fd, rc;
+
+	if (zcd_ctl_is_virtual(ctx, ino))
+		return zcd_ctl_access(req, ino, mask);
+	in = zcd_inode_get(ctx, ino);
+	if (!in)
+		return zcd_reply_err(req, ZC_OP_access, -EIO);
+	fd = zcd_fd_get(ctx, in);
+	if (fd < 0)
+		return zcd_reply_err(req, ZC_OP_access, fd);
+	rc = zcd_creds_enter(req, &creds, false);
+	if (rc == 0) {
+		/* AT_EACCESS: check with the fs ids just set, not the daemon's real ids */
+		rc = faccessat(fd, "", mask, AT_EMPTY_PATH | AT_EACCESS) < 0 ? -errno : 0;
+		zcd_creds_leave(req, &creds);
+	}
+	zcd_fd_put(ctx, in);
+	if (rc < 0)
+		return zcd_reply_err(req, ZC_OP_access, rc);
+	zc_stats_op(ctx->stats, ZC_OP_access, 0);
+	fuse_reply_err(req, 0);
 }
 
 void zcd_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -190,6 +190,7 @@ void zcd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
 void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		 struct fuse_file_info *fi);
+void zcd_access(fuse_req_t req, fuse_ino_t ino, int mask);
 void zcd_readlink(fuse_req_t req, fuse_ino_t ino);
 void zcd_statfs(fuse_req_t req, fuse_ino_t ino);
 void zcd_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
@@ -249,6 +250,9 @@ bool zcd_ctl_lookup_root(fuse_req_t req, const char *name);
 /* Each handles a request on a virtual inode and sends the reply. */
 void zcd_ctl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void zcd_ctl_getattr(fuse_req_t req, fuse_ino_t ino);
+void zcd_ctl_access(fuse_req_t req, fuse_ino_t ino, int mask);
+/* Is gid the caller's group or one of its supplementary groups? */
+bool zcd_caller_in_group(fuse_req_t req, gid_t gid);
 void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool is_dir);
 void zcd_ctl_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off);
 void zcd_ctl_write(fuse_req_t req, struct zcd_fh *fh, const char *buf, size_t size);
