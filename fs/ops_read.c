@@ -33,6 +33,30 @@ static int read_attr(int fd, const char *proc, const char *name, char *buf, size
 	return 1;
 }
 
+/* Both routing xattrs (mode and cache, 32 bytes each, "" when absent). Most files have neither:
+ * one listxattr tells, instead of two getxattr calls failing with ENODATA on every open. */
+static void read_route_attrs(int fd, const char *proc, char *mode, char *cache)
+{
+	char names[512];
+	ssize_t n = fd >= 0 ? flistxattr(fd, names, sizeof(names)) : listxattr(proc, names, sizeof(names));
+	bool has_mode = true, has_cache = true; /* unknown (list too long): ask for both */
+
+	mode[0] = cache[0] = '\0';
+	if (n >= 0) {
+		has_mode = has_cache = false;
+		for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+			has_mode |= strcmp(names + i, ZC_XATTR_MODE) == 0;
+			has_cache |= strcmp(names + i, ZC_XATTR_CACHE) == 0;
+		}
+	} else if (errno != ERANGE) {
+		return; /* no xattrs on this filesystem, or none readable */
+	}
+	if (has_mode)
+		read_attr(fd, proc, ZC_XATTR_MODE, mode, 32);
+	if (has_cache)
+		read_attr(fd, proc, ZC_XATTR_CACHE, cache, 32);
+}
+
 struct route_walk {
 	struct zcd_ctx *ctx;
 	int fd;                              /* the file's open descriptor */
@@ -64,8 +88,7 @@ static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, char *mode, cha
 	if (fd < 0)
 		return;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	read_attr(-1, proc, ZC_XATTR_MODE, m, sizeof(m));
-	read_attr(-1, proc, ZC_XATTR_CACHE, c, sizeof(c));
+	read_route_attrs(-1, proc, m, c);
 	zcd_fd_put(ctx, in);
 	snprintf(mode, 32, "%s", m);
 	snprintf(cache, 32, "%s", c);
@@ -95,9 +118,7 @@ static int walk_level(void *arg, unsigned level, struct zc_route_level *lvl)
 				return pfd;
 			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 		}
-		w->mode[0] = w->cache[0] = '\0';
-		read_attr(w->fd, proc, ZC_XATTR_MODE, w->mode, sizeof(w->mode));
-		read_attr(w->fd, proc, ZC_XATTR_CACHE, w->cache, sizeof(w->cache));
+		read_route_attrs(w->fd, proc, w->mode, w->cache);
 		if (w->fd < 0)
 			zcd_fd_put(w->ctx, w->chain[0]);
 		lvl->relpath = w->path;

@@ -171,6 +171,18 @@ def main():
         assert eff("a/b/c/x.bin").startswith("mode=direct source=dir:a/b/c "), eff("a/b/c/x.bin")
         os.setxattr(os.path.join(mnt, "a/b/c/x.bin"), "user.zcfs.mode", b"splice")
         assert eff("a/b/c/x.bin").startswith("mode=splice source=xattr "), eff("a/b/c/x.bin")
+        # more xattr names than zcfs lists in one call (512 bytes): still found, at open too
+        for i in range(24):
+            os.setxattr(os.path.join(src, "a/b/c/x.bin"), f"user.unrelated.attribute.{i:04d}", b"v")
+        assert len(os.listxattr(os.path.join(src, "a/b/c/x.bin"))) == 25
+        assert eff("a/b/c/x.bin").startswith("mode=splice source=xattr "), eff("a/b/c/x.bin")
+        before = m.stats()["modes"]["splice"]["reads"]
+        assert open(os.path.join(mnt, "a/b/c/x.bin"), "rb").read() == b"q" * 1000
+        for _ in range(100):  # counters are updated right after each reply is sent
+            if m.stats()["modes"]["splice"]["reads"] > before:
+                break
+            time.sleep(0.02)
+        assert m.stats()["modes"]["splice"]["reads"] > before, "a long xattr list hid user.zcfs.mode"
         try:
             os.setxattr(os.path.join(mnt, "a/b/c/x.bin"), "user.zcfs.mode", b"fast")
             raise AssertionError("bad mode accepted")
