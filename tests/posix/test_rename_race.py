@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Directories renamed during lookups never lead outside the backing directory. A renamer moves
-a directory between two parents, through the mount and directly in the backing directory, while
+"""Directories renamed during lookups never lead outside the backing directory. Two renamers move
+a directory each between two parents, one through the mount, one directly in the backing, while
 readers open files below it by path, and from a working directory inside it climb with '..'
 towards names that exist only outside the backing directory. Every successful read must return
 the inside marker; the daemon must keep serving. A directory moved out of the backing directory
@@ -32,7 +32,8 @@ def renamer(pairs, until):
 
 def reader(m, until, result_fd):
     seen = {"inside": 0, "missing": 0}
-    paths = ["a/b/c/leaf", "x/b/c/leaf", "a/b/c/../c/leaf", "x/b/../b/c/leaf"]
+    paths = ["a/b/c/leaf", "x/b/c/leaf", "a/b/c/../c/leaf", "x/b/../b/c/leaf",
+             "p/q/c/leaf", "y/q/c/leaf", "p/q/c/../c/leaf", "y/q/../q/c/leaf"]
     climbs = ["../../outside/leaf", "../../../outside/leaf", "c/../../../outside/leaf", "../outside/leaf"]
     while time.monotonic() < until:
         for p in paths:
@@ -47,7 +48,7 @@ def reader(m, until, result_fd):
                 os.write(result_fd, f"ESCAPE {p}: {data!r}\n".encode())
                 os._exit(7)
             seen["inside"] += 1
-        for top in ("a/b", "x/b"):
+        for top in ("a/b", "x/b", "p/q", "y/q"):
             try:
                 os.chdir(os.path.join(m, top))
             except OSError as x:
@@ -87,9 +88,13 @@ def main():
     # Mount point two levels down so that '..' from the mount never reaches top/outside by the
     # client's own path walk: only a daemon resolving outside BACKING could find it.
     S, M = os.path.join(top, "src"), os.path.join(top, "deep", "mnt")
-    for d in (S, M, os.path.join(S, "a", "b", "c"), os.path.join(S, "x"), os.path.join(top, "outside")):
+    # Two trees, one per renamer, so that neither starves the other (under ASan the daemon is
+    # slow, and a renamer racing the backing-side one over the same directory never won).
+    for d in (S, M, os.path.join(S, "a", "b", "c"), os.path.join(S, "x"), os.path.join(S, "p", "q", "c"),
+              os.path.join(S, "y"), os.path.join(top, "outside")):
         os.makedirs(d, exist_ok=True)
     open(os.path.join(S, "a", "b", "c", "leaf"), "wb").write(INSIDE)
+    open(os.path.join(S, "p", "q", "c", "leaf"), "wb").write(INSIDE)
     open(os.path.join(top, "outside", "leaf"), "wb").write(OUTSIDE)
     log = os.path.join(top, "log")
     mnt = Mount(ZCFS, S, M, [], log)
@@ -100,7 +105,7 @@ def main():
         until = time.monotonic() + SECONDS
         r, w = os.pipe()
         kids = [spawn(renamer, [(m("a", "b"), m("x", "b"))], until),
-                spawn(renamer, [(s("a", "b"), s("x", "b"))], until),
+                spawn(renamer, [(s("p", "q"), s("y", "q"))], until),
                 spawn(reader, M, until, w), spawn(reader, M, until, w)]
         os.close(w)
         codes = [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]
