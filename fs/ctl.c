@@ -243,6 +243,10 @@ static int snapshot(struct zcd_ctx *ctx, enum node_kind k, char **out, size_t *l
 	rc = zc_stats_snapshot(ctx->stats, &snap);
 	if (rc < 0)
 		return rc;
+	/* The table counts its own descriptors; read it with the snapshot. */
+	pthread_mutex_lock(&ctx->tbl.lock);
+	snap.gauge[ZC_G_CACHED_FDS] = ctx->tbl.fds_open;
+	pthread_mutex_unlock(&ctx->tbl.lock);
 	return k == N_STATS ? zc_stats_render_prom(&snap, out, len)
 			    : zc_stats_render_json(&snap, out, len);
 }

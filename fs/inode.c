@@ -401,6 +401,20 @@ out_close:
 	return NULL;
 }
 
+ino_t zcd_ino_out(const struct zcd_ctx *ctx, dev_t dev, ino_t ino)
+{
+	if (dev == ctx->root.dev)
+		return ino;
+	/* Another filesystem mounted below BACKING: through FUSE every file shows the mount's one
+	 * st_dev, so its inode numbers could collide with BACKING's own (find's loop check and
+	 * hard-link detection compare st_dev and st_ino). Hash (dev, ino) into the upper half. */
+	uint64_t h = (uint64_t)dev * 0x9E3779B97F4A7C15ull ^ (uint64_t)ino;
+	h ^= h >> 31;
+	h *= 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 29;
+	return (ino_t)(h | 1ull << 63);
+}
+
 int zcd_fill_entry(struct zcd_ctx *ctx, struct fuse_entry_param *e, const struct stat *st,
 		   struct zcd_inode *in)
 {
@@ -408,6 +422,7 @@ int zcd_fill_entry(struct zcd_ctx *ctx, struct fuse_entry_param *e, const struct
 	e->ino = (fuse_ino_t)(uintptr_t)in;
 	e->generation = 0;
 	e->attr = *st;
+	e->attr.st_ino = zcd_ino_out(ctx, st->st_dev, st->st_ino);
 	e->attr_timeout = ctx->opts.attr_timeout;
 	e->entry_timeout = ctx->opts.entry_timeout;
 	return 0;

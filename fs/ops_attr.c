@@ -28,6 +28,15 @@ static int stat_inode(struct zcd_ctx *ctx, struct zcd_inode *in, struct fuse_fil
 	return rc;
 }
 
+static void reply_attr(fuse_req_t req, enum zc_op op, struct stat *st)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+
+	st->st_ino = zcd_ino_out(ctx, st->st_dev, st->st_ino);
+	zc_stats_op(ctx->stats, op, 0);
+	fuse_reply_attr(req, st, ctx->opts.attr_timeout);
+}
+
 void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
@@ -43,8 +52,7 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = stat_inode(ctx, in, fi, &st);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_getattr, rc);
-	zc_stats_op(ctx->stats, ZC_OP_getattr, 0);
-	fuse_reply_attr(req, &st, ctx->opts.attr_timeout);
+	reply_attr(req, ZC_OP_getattr, &st);
 }
 
 /* Apply the attribute changes in valid, on the open handle's descriptor when there is one. */
@@ -117,8 +125,7 @@ void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	zcd_fd_put(ctx, in);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_setattr, rc);
-	zc_stats_op(ctx->stats, ZC_OP_setattr, 0);
-	fuse_reply_attr(req, &st, ctx->opts.attr_timeout);
+	reply_attr(req, ZC_OP_setattr, &st);
 }
 
 /* access(2) without default_permissions (with it, the kernel checks and never asks): the

@@ -394,7 +394,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			continue;
 		}
 		if (!plus) {
-			struct stat st = { .st_ino = de->d_ino, .st_mode = (mode_t)de->d_type << 12 };
+			struct stat st = { .st_ino = zcd_ino_out(ctx, dir->dev, de->d_ino),
+					   .st_mode = (mode_t)de->d_type << 12 };
 			n = fuse_add_direntry(req, buf + pos, size - pos, de->d_name, &st,
 					      d->index + 1);
 			if (n > size - pos) {
@@ -403,7 +404,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			}
 		} else if (is_dot(de->d_name)) {
 			memset(&e, 0, sizeof(e));
-			e.attr.st_ino = de->d_ino;
+			e.attr.st_ino = zcd_ino_out(ctx, dir->dev, de->d_ino);
 			e.attr.st_mode = (mode_t)de->d_type << 12;
 			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->d_name, &e,
 						   d->index + 1);

@@ -177,6 +177,9 @@ void zcd_creds_leave(fuse_req_t req, struct zcd_creds *c);
 
 /* Reply helpers shared by every op family. */
 void zcd_reply_err(fuse_req_t req, enum zc_op op, int neg_errno);
+/* The st_ino the kernel sees: BACKING's own filesystem's numbers as they are, those of
+ * filesystems mounted below it hashed with their device so they cannot collide. */
+ino_t zcd_ino_out(const struct zcd_ctx *ctx, dev_t dev, ino_t ino);
 int zcd_fill_entry(struct zcd_ctx *ctx, struct fuse_entry_param *e, const struct stat *st,
 		   struct zcd_inode *in);
 
