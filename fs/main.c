@@ -93,6 +93,35 @@ void zcd_destroy(void *userdata)
 	(void)userdata;
 }
 
+void zcd_open_track(struct zcd_ctx *ctx, struct zcd_open *o, void (*free_at_exit)(struct zcd_open *))
+{
+	o->free_at_exit = free_at_exit;
+	pthread_mutex_lock(&ctx->open_lock);
+	o->next = ctx->open_list.next;
+	o->prev = &ctx->open_list;
+	o->next->prev = o;
+	ctx->open_list.next = o;
+	pthread_mutex_unlock(&ctx->open_lock);
+}
+
+void zcd_open_untrack(struct zcd_ctx *ctx, struct zcd_open *o)
+{
+	pthread_mutex_lock(&ctx->open_lock);
+	o->prev->next = o->next;
+	o->next->prev = o->prev;
+	o->prev = o->next = o;
+	pthread_mutex_unlock(&ctx->open_lock);
+}
+
+void zcd_open_free_all(struct zcd_ctx *ctx)
+{
+	while (ctx->open_list.next != &ctx->open_list) {
+		struct zcd_open *o = ctx->open_list.next;
+		zcd_open_untrack(ctx, o);
+		o->free_at_exit(o);
+	}
+}
+
 static const struct fuse_lowlevel_ops zcd_ops = {
 	.init = zcd_init,
 	.destroy = zcd_destroy,
@@ -249,6 +278,10 @@ int main(int argc, char *argv[])
 	int rc = 1, r;
 
 	ctx = calloc(1, sizeof(*ctx));
+	if (ctx) {
+		ctx->open_list.prev = ctx->open_list.next = &ctx->open_list;
+		pthread_mutex_init(&ctx->open_lock, NULL);
+	}
 	if (!ctx) {
 		fprintf(stderr, "zcfs: out of memory\n");
 		return 1;
@@ -327,6 +360,7 @@ int main(int argc, char *argv[])
 	}
 	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
 	fuse_session_unmount(ctx->se);
+	zcd_open_free_all(ctx);
 out_signals:
 	fuse_remove_signal_handlers(ctx->se);
 out_session:

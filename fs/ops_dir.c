@@ -273,12 +273,22 @@ out_put:
 /* ---- directory listing ---- */
 
 struct zcd_dir {
+	struct zcd_open open; /* first: see dir_free */
 	pthread_mutex_t lock;
 	DIR *dp;             /* protected by lock */
 	off_t index;         /* entries consumed so far, our offsets; protected by lock */
 	struct dirent *held; /* read but not yet returned (buffer full); protected by lock */
 	bool is_root;
 };
+
+static void dir_free(struct zcd_open *o)
+{
+	struct zcd_dir *d = (struct zcd_dir *)o; /* open is the first member */
+
+	closedir(d->dp);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
 
 void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -313,6 +323,7 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_init(&d->lock, NULL);
 	d->is_root = ino == FUSE_ROOT_ID;
+	zcd_open_track(ctx, &d->open, dir_free);
 	fi->fh = (uint64_t)(uintptr_t)d;
 	/* Let the kernel cache the listing unless the mount default is cache=none: it serves later
 	 * passes itself and, with AUTO_INVAL_DATA (libfuse's default), drops the cached listing when
@@ -321,7 +332,10 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->cache_readdir = ctx->opts.cache != ZC_CACHE_NONE;
 	fi->keep_cache = fi->cache_readdir;
 	zc_stats_op(ctx->stats, ZC_OP_opendir, 0);
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted: no releasedir will come */
+		zcd_open_untrack(ctx, &d->open);
+		dir_free(&d->open);
+	}
 	return;
 
 out_free:
@@ -464,9 +478,8 @@ void zcd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct zcd_dir *d = (struct zcd_dir *)(uintptr_t)fi->fh;
 
 	if (d) {
-		closedir(d->dp);
-		pthread_mutex_destroy(&d->lock);
-		free(d);
+		zcd_open_untrack(ctx, &d->open);
+		dir_free(&d->open);
 	}
 	zc_stats_op(ctx->stats, ZC_OP_releasedir, 0);
 	fuse_reply_err(req, 0);

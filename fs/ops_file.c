@@ -74,6 +74,20 @@ static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_fh *fh, struct fu
 
 static void release_handle(struct zcd_ctx *ctx, fuse_ino_t ino, struct zcd_fh *fh);
 
+void zcd_fh_free_at_exit(struct zcd_open *o)
+{
+	struct zcd_fh *fh = (struct zcd_fh *)o; /* open is the first member */
+
+	if (fh->ctl_kind) {
+		pthread_mutex_destroy(&fh->vlock);
+	} else {
+		zc_file_close(&fh->file);
+		close(fh->fd);
+	}
+	free(fh->vbuf);
+	free(fh);
+}
+
 /* Wrap fd (ownership taken) in a handle for in and reply to open or create (e non-NULL). */
 static void finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, int fd,
 			struct fuse_file_info *fi, const struct fuse_entry_param *e)
@@ -101,6 +115,7 @@ static void finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, int
 	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && !ctx->opts.writeback;
 	zcd_inode_opened(ctx, in);
+	zcd_open_track(ctx, &fh->open, zcd_fh_free_at_exit);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, 1);
 	zc_stats_op(ctx->stats, op, 0);
@@ -186,6 +201,7 @@ static void release_handle(struct zcd_ctx *ctx, fuse_ino_t ino, struct zcd_fh *f
 	struct zcd_inode *in = fh->inode;
 	bool drop;
 
+	zcd_open_untrack(ctx, &fh->open);
 	zc_file_close(&fh->file);
 	close(fh->fd);
 	pthread_mutex_lock(&ctx->tbl.lock);

@@ -101,7 +101,16 @@ struct zcd_table {
 
 /* ---- per-open state ---- */
 
+/* An open handle (backing file, directory or control file), linked into the daemon's list from
+ * open to RELEASE. The kernel sends RELEASE in the background and drops what is still queued at
+ * unmount, so the handles left in the list are closed and freed at exit. */
+struct zcd_open {
+	struct zcd_open *prev, *next;
+	void (*free_at_exit)(struct zcd_open *o);
+};
+
 struct zcd_fh {
+	struct zcd_open open;   /* first: see zcd_fh_free_at_exit */
 	int fd;                 /* backing descriptor (reads and writes) */
 	struct zc_file file;    /* read engine state */
 	struct zcd_inode *inode;
@@ -134,9 +143,18 @@ struct zcd_ctx {
 	struct zc_file_opts fopts;
 	struct zcd_ctl *ctl;     /* NULL with -o noctl */
 	bool splice_write;       /* negotiated FUSE_CAP_SPLICE_WRITE */
+	struct zcd_open open_list; /* open handles, see struct zcd_open; under open_lock */
+	pthread_mutex_t open_lock;
 };
 
 static inline struct zcd_ctx *zcd_ctx(fuse_req_t req) { return fuse_req_userdata(req); }
+
+void zcd_open_track(struct zcd_ctx *ctx, struct zcd_open *o, void (*free_at_exit)(struct zcd_open *));
+void zcd_open_untrack(struct zcd_ctx *ctx, struct zcd_open *o);
+/* After the session loop: close and free every handle whose RELEASE never came. */
+void zcd_open_free_all(struct zcd_ctx *ctx);
+/* free_at_exit of file handles, backing (descriptor and engine) and control (buffers) alike. */
+void zcd_fh_free_at_exit(struct zcd_open *o);
 
 int zcd_table_init(struct zcd_ctx *ctx);
 void zcd_table_destroy(struct zcd_ctx *ctx);
