@@ -282,7 +282,7 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 			return zcd_reply_err(req, op, rc);
 		}
 	}
-	zcd_open_track(ctx, &fh->open, zcd_fh_free_at_exit);
+	zcd_open_track(ctx, &fh->open, zcd_fh_free);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	fi->direct_io = 1; /* sizes are not known in advance: every read comes here */
 	fi->nonseekable = n->kind == N_CTL;
@@ -290,7 +290,7 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 	zc_stats_op(ctx->stats, op, 0);
 	if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted: no release will come */
 		zcd_open_untrack(ctx, &fh->open);
-		zcd_fh_free_at_exit(&fh->open);
+		zcd_fh_free(&fh->open);
 	}
 }
 
@@ -324,7 +324,7 @@ void zcd_ctl_release(fuse_req_t req, struct zcd_fh *fh)
 	struct zcd_ctx *ctx = zcd_ctx(req);
 
 	zcd_open_untrack(ctx, &fh->open);
-	zcd_fh_free_at_exit(&fh->open);
+	zcd_fh_free(&fh->open);
 	zc_stats_op(ctx->stats, ZC_OP_release, 0);
 	fuse_reply_err(req, 0);
 }

@@ -463,17 +463,6 @@ static struct zcd_inode *ref_or_insert(struct zcd_ctx *ctx, struct zcd_inode *pa
 		return NULL;
 	}
 	*st = st2;
-	if (!have_st) {
-		pthread_mutex_lock(&t->lock);
-		in = table_find(t, st->st_dev, st->st_ino);
-		if (in)
-			in->nlookup++;
-		pthread_mutex_unlock(&t->lock);
-		if (in) {
-			close(fd);
-			return in;
-		}
-	}
 	fresh = inode_new(ctx, fd, st, err);
 	if (!fresh)
 		return NULL;
@@ -484,7 +473,7 @@ static struct zcd_inode *ref_or_insert(struct zcd_ctx *ctx, struct zcd_inode *pa
 	if (in) {
 		in->nlookup++;
 		pthread_mutex_unlock(&t->lock);
-		inode_free(fresh); /* lost a race with another lookup */
+		inode_free(fresh); /* known after all: a race with another lookup, or a missed hint */
 		return in;
 	}
 	in = fresh;

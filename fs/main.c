@@ -278,14 +278,12 @@ int main(int argc, char *argv[])
 	int rc = 1, r;
 
 	ctx = calloc(1, sizeof(*ctx));
-	if (ctx) {
-		ctx->open_list.prev = ctx->open_list.next = &ctx->open_list;
-		pthread_mutex_init(&ctx->open_lock, NULL);
-	}
 	if (!ctx) {
 		fprintf(stderr, "zcfs: out of memory\n");
 		return 1;
 	}
+	ctx->open_list.prev = ctx->open_list.next = &ctx->open_list;
+	pthread_mutex_init(&ctx->open_lock, NULL);
 	ctx->root.fd = ctx->root_fd = -1;
 	r = zcd_opts_parse(&args, &ctx->opts);
 	if (r != 0) {

@@ -74,7 +74,7 @@ static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_fh *fh, struct fu
 
 static void release_handle(struct zcd_ctx *ctx, fuse_ino_t ino, struct zcd_fh *fh);
 
-void zcd_fh_free_at_exit(struct zcd_open *o)
+void zcd_fh_free(struct zcd_open *o)
 {
 	struct zcd_fh *fh = (struct zcd_fh *)o; /* open is the first member */
 
@@ -115,7 +115,7 @@ static void finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, int
 	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && !ctx->opts.writeback;
 	zcd_inode_opened(ctx, in);
-	zcd_open_track(ctx, &fh->open, zcd_fh_free_at_exit);
+	zcd_open_track(ctx, &fh->open, zcd_fh_free);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, 1);
 	zc_stats_op(ctx->stats, op, 0);
@@ -202,15 +202,13 @@ static void release_handle(struct zcd_ctx *ctx, fuse_ino_t ino, struct zcd_fh *f
 	bool drop;
 
 	zcd_open_untrack(ctx, &fh->open);
-	zc_file_close(&fh->file);
-	close(fh->fd);
 	pthread_mutex_lock(&ctx->tbl.lock);
 	drop = fh->cache == ZC_CACHE_DROP && in->opens == 1;
 	pthread_mutex_unlock(&ctx->tbl.lock);
+	zcd_fh_free(&fh->open);
 	if (drop)
 		fuse_lowlevel_notify_inval_inode(ctx->se, ino, 0, 0);
 	zcd_inode_closed(ctx, in);
-	free(fh);
 	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, -1);
 }
 

@@ -110,7 +110,7 @@ struct zcd_open {
 };
 
 struct zcd_fh {
-	struct zcd_open open;   /* first: see zcd_fh_free_at_exit */
+	struct zcd_open open;   /* first: see zcd_fh_free */
 	int fd;                 /* backing descriptor (reads and writes) */
 	struct zc_file file;    /* read engine state */
 	struct zcd_inode *inode;
@@ -153,8 +153,9 @@ void zcd_open_track(struct zcd_ctx *ctx, struct zcd_open *o, void (*free_at_exit
 void zcd_open_untrack(struct zcd_ctx *ctx, struct zcd_open *o);
 /* After the session loop: close and free every handle whose RELEASE never came. */
 void zcd_open_free_all(struct zcd_ctx *ctx);
-/* free_at_exit of file handles, backing (descriptor and engine) and control (buffers) alike. */
-void zcd_fh_free_at_exit(struct zcd_open *o);
+/* Free a file handle, backing (descriptor and engine) or control (buffers); untracked first.
+ * Also the free_at_exit of file handles. */
+void zcd_fh_free(struct zcd_open *o);
 
 int zcd_table_init(struct zcd_ctx *ctx);
 void zcd_table_destroy(struct zcd_ctx *ctx);
