@@ -1,20 +1,24 @@
-/* main.c - start-up and shutdown of the daemon: options, descriptor limit, the root inode and
- * file-handle probe, /dev/fuse and the fuse module (libkmod), FUSE init negotiation (splice in
- * both directions, large requests), the multi-threaded loop, and a clean unmount on signals. */
+/* main.c - start-up and shutdown of the daemon: options, the descriptor budget, the root inode
+ * and file-handle probe, /dev/fuse and the fuse module (libkmod), FUSE init negotiation (splice
+ * in both directions, large requests, no mtime-based cache invalidation: cache.h), the
+ * multi-threaded loop, the notifier thread, and a clean unmount on signals. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "ctl.h"
+#include "ctx.h"
+#include "fd.h"
+#include "notify.h"
+#include "ops.h"
 #include "zc/kmod.h"
 #include "zc/log.h"
-#include "zcfs.h"
 
 #define ZCD_MAX_REQUEST (1u << 20) /* FUSE_MAX_MAX_PAGES * 4 KiB in libfuse 3.14 */
 
@@ -56,7 +60,16 @@ static void log_to_fuse(enum zc_log_level level, const char *fmt, va_list ap)
 	fuse_log((enum fuse_log_level)level, "zcfs: %s\n", line);
 }
 
-void zcd_init(void *userdata, struct fuse_conn_info *conn)
+/* Every line libfuse or zcfs logs: repeated lines are limited (a user truncating a file under
+ * mmap readers can make libfuse report each failed reply). */
+static void fuse_log_limited(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	zc_log_write_limited(stderr, line);
+}
+
+static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct zcd_ctx *ctx = userdata;
 	const unsigned want[] = { FUSE_CAP_SPLICE_WRITE, FUSE_CAP_SPLICE_MOVE, FUSE_CAP_SPLICE_READ,
@@ -79,6 +92,12 @@ void zcd_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* The kernel's own check drops a file's pages whenever its mtime moves, including after
+	 * writes through the mount; zcfs tells its own writes from others' instead (cache.h). */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* A root daemon's writes would keep set-user-ID bits that a write by the caller clears:
+	 * let the kernel clear them (by a SETATTR) before writing, as for any filesystem. */
+	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	conn->max_write = (unsigned)ctx->max_read; /* also sets max_pages, the read request cap */
@@ -88,43 +107,8 @@ void zcd_init(void *userdata, struct fuse_conn_info *conn)
 		zc_log(ZC_LOG_WARNING, "kernel cannot take spliced replies: splice mode copies");
 }
 
-void zcd_destroy(void *userdata)
-{
-	(void)userdata;
-}
-
-void zcd_open_track(struct zcd_ctx *ctx, struct zcd_open *o, void (*free_at_exit)(struct zcd_open *))
-{
-	o->free_at_exit = free_at_exit;
-	pthread_mutex_lock(&ctx->open_lock);
-	o->next = ctx->open_list.next;
-	o->prev = &ctx->open_list;
-	o->next->prev = o;
-	ctx->open_list.next = o;
-	pthread_mutex_unlock(&ctx->open_lock);
-}
-
-void zcd_open_untrack(struct zcd_ctx *ctx, struct zcd_open *o)
-{
-	pthread_mutex_lock(&ctx->open_lock);
-	o->prev->next = o->next;
-	o->next->prev = o->prev;
-	o->prev = o->next = o;
-	pthread_mutex_unlock(&ctx->open_lock);
-}
-
-void zcd_open_free_all(struct zcd_ctx *ctx)
-{
-	while (ctx->open_list.next != &ctx->open_list) {
-		struct zcd_open *o = ctx->open_list.next;
-		zcd_open_untrack(ctx, o);
-		o->free_at_exit(o);
-	}
-}
-
 static const struct fuse_lowlevel_ops zcd_ops = {
 	.init = zcd_init,
-	.destroy = zcd_destroy,
 	.lookup = zcd_lookup,
 	.forget = zcd_forget,
 	.forget_multi = zcd_forget_multi,
@@ -163,17 +147,6 @@ static const struct fuse_lowlevel_ops zcd_ops = {
 	.copy_file_range = zcd_copy_file_range,
 	.lseek = zcd_lseek,
 };
-
-/* Raise the soft descriptor limit to the hard one; the inode cache takes a share of it. */
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
 
 /* /dev/fuse missing: say why, and load the module when we can. */
 static int check_dev_fuse(void)
@@ -221,14 +194,12 @@ static int setup_root(struct zcd_ctx *ctx)
 		fd = open_by_handle_at(ctx->root_fd, fh, O_PATH | O_CLOEXEC);
 		if (fd >= 0) {
 			close(fd);
-			ctx->tbl.handles_ok = true;
-			ctx->tbl.mounts[0].mount_id = mount_id;
-			ctx->tbl.mounts[0].fd = dup(ctx->root_fd);
-			ctx->tbl.nmounts = 1;
+			ctx->fds.handles_ok = true;
+			zcd_fds_mount_idx(ctx, mount_id, ctx->root_fd);
 		}
 	}
 	free(fh);
-	if (!ctx->tbl.handles_ok)
+	if (!ctx->fds.handles_ok)
 		zc_log(ZC_LOG_WARNING,
 		       "file handles unavailable (no CAP_DAC_READ_SEARCH or unsupported by the backing "
 		       "filesystem): one descriptor per known inode, so RLIMIT_NOFILE caps the tree size");
@@ -269,11 +240,46 @@ static void set_readahead(struct zcd_ctx *ctx)
 	fclose(f);
 }
 
+/* Who mounted, and the groups to restore after acting as a caller. */
+static void setup_identity(struct zcd_ctx *ctx)
+{
+	ctx->is_root = geteuid() == 0;
+	ctx->owner_uid = getuid();
+	ctx->owner_gid = getgid();
+	ctx->nroot_groups = getgroups(0, NULL);
+	if (ctx->nroot_groups > 0) {
+		ctx->root_groups = calloc((size_t)ctx->nroot_groups, sizeof(gid_t));
+		if (ctx->root_groups)
+			ctx->nroot_groups = getgroups(ctx->nroot_groups, ctx->root_groups);
+	}
+	if (ctx->nroot_groups < 0 || !ctx->root_groups)
+		ctx->nroot_groups = 0;
+}
+
+static int run_loop(struct zcd_ctx *ctx, const struct fuse_cmdline_opts *cmd)
+{
+	struct fuse_loop_config *loop;
+	int r;
+
+	if (cmd->singlethread)
+		return fuse_session_loop(ctx->se);
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd->clone_fd);
+	if (cmd->max_threads != UINT_MAX) /* UINT_MAX: not given */
+		fuse_loop_cfg_set_max_threads(loop, cmd->max_threads);
+	if (cmd->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(loop, cmd->max_idle_threads);
+	r = fuse_session_loop_mt(ctx->se, loop);
+	fuse_loop_cfg_destroy(loop);
+	return r;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cmd = { 0 };
-	struct fuse_loop_config *loop = NULL;
 	struct zcd_ctx *ctx;
 	int rc = 1, r;
 
@@ -282,8 +288,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "zcfs: out of memory\n");
 		return 1;
 	}
-	ctx->open_list.prev = ctx->open_list.next = &ctx->open_list;
-	pthread_mutex_init(&ctx->open_lock, NULL);
+	zcd_fh_list_init(ctx);
 	ctx->root.fd = ctx->root_fd = -1;
 	r = zcd_opts_parse(&args, &ctx->opts);
 	if (r != 0) {
@@ -298,29 +303,19 @@ int main(int argc, char *argv[])
 		rc = 2;
 		goto out_cmd;
 	}
+	fuse_set_log_func(fuse_log_limited);
 	zc_log_set_sink(log_to_fuse, cmd.debug ? ZC_LOG_DEBUG : ZC_LOG_INFO);
 	if (check_dev_fuse() < 0)
 		goto out_cmd;
-	raise_nofile();
 	umask(0);
-	ctx->is_root = geteuid() == 0;
-	ctx->owner_uid = getuid();
-	ctx->owner_gid = getgid();
-	ctx->nroot_groups = getgroups(0, NULL);
-	if (ctx->nroot_groups > 0) {
-		ctx->root_groups = calloc((size_t)ctx->nroot_groups, sizeof(gid_t));
-		if (ctx->root_groups)
-			ctx->nroot_groups = getgroups(ctx->nroot_groups, ctx->root_groups);
-	}
-	if (ctx->nroot_groups < 0 || !ctx->root_groups)
-		ctx->nroot_groups = 0;
+	setup_identity(ctx);
 	ctx->stats = zc_stats_new();
 	ctx->max_read = probe_request_size();
 	ctx->fopts.max_read_bytes = ZCD_MAX_REQUEST;
 	ctx->fopts.mmap_window_bytes = ctx->opts.mmap_window;
-	if (!ctx->stats || zcd_table_init(ctx) < 0) {
+	if (!ctx->stats || zcd_table_init(ctx) < 0 || zcd_fds_init(ctx) < 0) {
 		fprintf(stderr, "zcfs: out of memory\n");
-		goto out_stats;
+		goto out_table;
 	}
 	if (setup_root(ctx) < 0)
 		goto out_table;
@@ -340,25 +335,13 @@ int main(int argc, char *argv[])
 	}
 	set_readahead(ctx);
 	fuse_daemonize(cmd.foreground);
-	if (cmd.singlethread) {
-		r = fuse_session_loop(ctx->se);
-	} else {
-		loop = fuse_loop_cfg_create();
-		if (!loop) {
-			r = -ENOMEM;
-		} else {
-			fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd.clone_fd);
-			if (cmd.max_threads != UINT_MAX) /* UINT_MAX: not given */
-				fuse_loop_cfg_set_max_threads(loop, cmd.max_threads);
-			if (cmd.max_idle_threads != UINT_MAX)
-				fuse_loop_cfg_set_idle_threads(loop, cmd.max_idle_threads);
-			r = fuse_session_loop_mt(ctx->se, loop);
-			fuse_loop_cfg_destroy(loop);
-		}
-	}
+	if (zcd_notify_start(ctx) < 0)
+		zc_log(ZC_LOG_WARNING, "no notifier thread: external changes are seen at the next open");
+	r = run_loop(ctx, &cmd);
 	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
+	zcd_notify_stop(ctx);
 	fuse_session_unmount(ctx->se);
-	zcd_open_free_all(ctx);
+	zcd_fh_release_all(ctx);
 out_signals:
 	fuse_remove_signal_handlers(ctx->se);
 out_session:
@@ -367,11 +350,11 @@ out_ctl:
 	zcd_ctl_free(ctx);
 out_table:
 	zcd_table_destroy(ctx);
+	zcd_fds_destroy(ctx);
 	if (ctx->root.fd >= 0)
 		close(ctx->root.fd);
 	if (ctx->root_fd >= 0)
 		close(ctx->root_fd);
-out_stats:
 	zc_stats_free(ctx->stats);
 	free(ctx->root_groups);
 out_cmd:

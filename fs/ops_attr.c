@@ -1,25 +1,66 @@
 /* ops_attr.c - attributes: getattr, setattr (mode, owner, size, times, on a path or an open
- * handle), access, readlink and statfs. Calls go through the inode's O_PATH descriptor (AT_EMPTY_PATH) or
- * its /proc/self/fd alias, so nothing is resolved by a path another process could swap. */
+ * handle), access, readlink and statfs, plus the node-id helpers every op family shares. Calls
+ * go through the inode's O_PATH descriptor (AT_EMPTY_PATH) or its /proc/self/fd alias, so
+ * nothing is resolved by a path another process could swap. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "zcfs.h"
+#include "cache.h"
+#include "ctl.h"
+#include "ctx.h"
+#include "fd.h"
+#include "lookup.h"
+#include "ops.h"
+#include "req.h"
 
-static int stat_inode(struct zcd_ctx *ctx, struct zcd_inode *in, struct fuse_file_info *fi,
-		      struct stat *st)
+struct zcd_inode *zcd_ops_inode(fuse_req_t req, fuse_ino_t ino, enum zc_op op, int virt_err)
 {
-	struct zcd_fh *fh = fi ? (struct zcd_fh *)(uintptr_t)fi->fh : NULL;
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_inode *in;
+
+	if (zcd_ctl_is_virtual(ctx, ino)) {
+		zcd_reply_err(req, op, virt_err);
+		return NULL;
+	}
+	in = zcd_inode_get(ctx, ino);
+	if (!in)
+		zcd_reply_err(req, op, -EIO);
+	return in;
+}
+
+struct zcd_inode *zcd_ops_parent(fuse_req_t req, fuse_ino_t parent, const char *name,
+				 enum zc_op op, int ctl_err)
+{
+	if (zcd_ctl_is_name(zcd_ctx(req), parent, name)) {
+		zcd_reply_err(req, op, ctl_err);
+		return NULL;
+	}
+	if (strlen(name) > 255) {
+		zcd_reply_err(req, op, -ENAMETOOLONG);
+		return NULL;
+	}
+	return zcd_ops_inode(req, parent, op, -EPERM);
+}
+
+/* The descriptor of an open handle, for ops given one (fstat, setattr on a handle). */
+static int handle_fd(struct fuse_file_info *fi)
+{
+	struct zcd_fh *fh = fi ? zcd_fh_of(fi) : NULL;
+
+	return fh && fh->ops->backing_fd ? fh->ops->backing_fd(fh) : -1;
+}
+
+static int stat_inode(struct zcd_ctx *ctx, struct zcd_inode *in, int hfd, struct stat *st)
+{
 	int fd, rc;
 
-	if (fh && !fh->ctl_kind)
-		return fstat(fh->fd, st) < 0 ? -errno : 0;
+	if (hfd >= 0)
+		return fstat(hfd, st) < 0 ? -errno : 0;
 	fd = zcd_fd_get(ctx, in);
 	if (fd < 0)
 		return fd;
@@ -33,7 +74,7 @@ static void reply_attr(fuse_req_t req, enum zc_op op, struct stat *st)
 	struct zcd_ctx *ctx = zcd_ctx(req);
 
 	st->st_ino = zcd_ino_out(ctx, st->st_dev, st->st_ino);
-	zc_stats_op(ctx->stats, op, 0);
+	zcd_count_ok(req, op);
 	fuse_reply_attr(req, st, ctx->opts.attr_timeout);
 }
 
@@ -46,18 +87,18 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (zcd_ctl_is_virtual(ctx, ino))
 		return zcd_ctl_getattr(req, ino);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_getattr, -EIO);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_getattr, -EIO);
-	rc = stat_inode(ctx, in, fi, &st);
+		return;
+	rc = stat_inode(ctx, in, handle_fd(fi), &st);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_getattr, rc);
+	zcd_cache_observe(ctx, in, &st);
 	reply_attr(req, ZC_OP_getattr, &st);
 }
 
 /* Apply the attribute changes in valid, on the open handle's descriptor when there is one. */
-static int apply_setattr(struct zcd_ctx *ctx, struct zcd_inode *in, int pfd, int hfd,
-			 const struct stat *attr, int valid)
+static int apply_setattr(int pfd, int hfd, const struct stat *attr, int valid)
 {
 	char proc[64];
 
@@ -101,27 +142,26 @@ void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		 struct fuse_file_info *fi)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_fh *fh = fi ? (struct zcd_fh *)(uintptr_t)fi->fh : NULL;
 	struct zcd_creds creds;
 	struct zcd_inode *in;
 	struct stat st;
 	int pfd, rc;
 
-	if (zcd_ctl_is_virtual(ctx, ino))
-		return zcd_reply_err(req, ZC_OP_setattr, -EPERM);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_setattr, -EPERM);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_setattr, -EIO);
+		return;
 	pfd = zcd_fd_get(ctx, in);
 	if (pfd < 0)
 		return zcd_reply_err(req, ZC_OP_setattr, pfd);
+	zcd_cache_write_begin(ctx, in);
 	rc = zcd_creds_enter(req, &creds, false);
 	if (rc == 0) {
-		rc = apply_setattr(ctx, in, pfd, fh && !fh->ctl_kind ? fh->fd : -1, attr, valid);
+		rc = apply_setattr(pfd, handle_fd(fi), attr, valid);
 		zcd_creds_leave(req, &creds);
 	}
 	if (rc == 0)
 		rc = fstatat(pfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	zcd_cache_write_end(ctx, in, rc == 0 ? &st : NULL); /* the mount's own change */
 	zcd_fd_put(ctx, in);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_setattr, rc);
@@ -139,9 +179,9 @@ void zcd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 	if (zcd_ctl_is_virtual(ctx, ino))
 		return zcd_ctl_access(req, ino, mask);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_access, -EIO);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_access, -EIO);
+		return;
 	fd = zcd_fd_get(ctx, in);
 	if (fd < 0)
 		return zcd_reply_err(req, ZC_OP_access, fd);
@@ -152,22 +192,19 @@ void zcd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		zcd_creds_leave(req, &creds);
 	}
 	zcd_fd_put(ctx, in);
-	if (rc < 0)
-		return zcd_reply_err(req, ZC_OP_access, rc);
-	zc_stats_op(ctx->stats, ZC_OP_access, 0);
-	fuse_reply_err(req, 0);
+	zcd_reply_status(req, ZC_OP_access, rc);
 }
 
 void zcd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_inode *in = zcd_inode_get(ctx, ino);
+	struct zcd_inode *in = zcd_ops_inode(req, ino, ZC_OP_readlink, -EINVAL);
 	char buf[PATH_MAX + 1];
 	ssize_t n;
 	int fd;
 
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_readlink, zcd_ctl_is_virtual(ctx, ino) ? -EINVAL : -EIO);
+		return;
 	fd = zcd_fd_get(ctx, in);
 	if (fd < 0)
 		return zcd_reply_err(req, ZC_OP_readlink, fd);
@@ -180,20 +217,21 @@ void zcd_readlink(fuse_req_t req, fuse_ino_t ino)
 	if ((size_t)n >= sizeof(buf))
 		return zcd_reply_err(req, ZC_OP_readlink, -ENAMETOOLONG);
 	buf[n] = '\0';
-	zc_stats_op(ctx->stats, ZC_OP_readlink, 0);
+	zcd_count_ok(req, ZC_OP_readlink);
 	fuse_reply_readlink(req, buf);
 }
 
 void zcd_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_inode *in = zcd_ctl_is_virtual(ctx, ino) ? &ctx->root : zcd_inode_get(ctx, ino);
+	struct zcd_inode *in;
 	struct statvfs sv;
 	char proc[64];
 	int fd, rc;
 
+	in = zcd_ctl_is_virtual(ctx, ino) ? &ctx->root : zcd_ops_inode(req, ino, ZC_OP_statfs, -EIO);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_statfs, -EIO);
+		return;
 	fd = zcd_fd_get(ctx, in);
 	if (fd < 0)
 		return zcd_reply_err(req, ZC_OP_statfs, fd);
@@ -202,6 +240,6 @@ void zcd_statfs(fuse_req_t req, fuse_ino_t ino)
 	zcd_fd_put(ctx, in);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_statfs, rc);
-	zc_stats_op(ctx->stats, ZC_OP_statfs, 0);
+	zcd_count_ok(req, ZC_OP_statfs);
 	fuse_reply_statfs(req, &sv);
 }

@@ -1,23 +1,24 @@
 /* ops_dir.c - namespace operations: lookup and forget, creating nodes (one helper for mknod,
- * mkdir, symlink and create's sibling paths), link, unlink, rmdir, rename, and directory
- * listing with readdirplus. Every call is relative to a parent's descriptor (*at()). */
+ * mkdir and symlink), link, unlink and rmdir (one helper), rename, and directory handles with
+ * readdir/readdirplus. Every call is relative to a parent's descriptor (*at()). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdatomic.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "zc/log.h"
-#include "zcfs.h"
-
-static bool is_ctl_name(struct zcd_ctx *ctx, fuse_ino_t parent, const char *name)
-{
-	return ctx->ctl && parent == FUSE_ROOT_ID && strcmp(name, ctx->opts.ctl_name) == 0;
-}
+#include "cache.h"
+#include "ctl.h"
+#include "ctx.h"
+#include "fd.h"
+#include "lookup.h"
+#include "ops.h"
+#include "req.h"
+#include "route.h"
 
 void zcd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -26,35 +27,36 @@ void zcd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct zcd_inode *p;
 	int rc;
 
-	if (zcd_ctl_is_virtual(ctx, parent))
+	if (zcd_ctl_is_virtual(ctx, parent) || zcd_ctl_is_name(ctx, parent, name))
 		return zcd_ctl_lookup(req, parent, name);
-	if (is_ctl_name(ctx, parent, name) && zcd_ctl_lookup_root(req, name))
-		return;
-	p = zcd_inode_get(ctx, parent);
+	p = zcd_ops_inode(req, parent, ZC_OP_lookup, -EIO);
 	if (!p)
-		return zcd_reply_err(req, ZC_OP_lookup, -EIO);
-	rc = zcd_do_lookup(ctx, p, name, &e);
+		return;
+	rc = zcd_lookup_name(ctx, p, name, 0, &e);
 	if (rc == -ENOENT && ctx->opts.entry_timeout > 0) {
 		/* A negative entry: the kernel caches the absence for entry_timeout. */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = ctx->opts.entry_timeout;
-		zc_stats_op(ctx->stats, ZC_OP_lookup, 0);
-		fuse_reply_entry(req, &e);
-		return;
+		rc = 0;
 	}
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_lookup, rc);
-	zc_stats_op(ctx->stats, ZC_OP_lookup, 0);
+	zcd_count_ok(req, ZC_OP_lookup);
 	fuse_reply_entry(req, &e);
+}
+
+static void forget_one(struct zcd_ctx *ctx, fuse_ino_t ino, uint64_t nlookup)
+{
+	if (ino != FUSE_ROOT_ID && !zcd_ctl_is_virtual(ctx, ino))
+		zcd_inode_forget(ctx, zcd_inode_get(ctx, ino), nlookup);
 }
 
 void zcd_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 
-	if (ino != FUSE_ROOT_ID && !zcd_ctl_is_virtual(ctx, ino))
-		zcd_forget_one(ctx, zcd_inode_get(ctx, ino), nlookup);
-	zc_stats_op(ctx->stats, ZC_OP_forget, 0);
+	forget_one(ctx, ino, nlookup);
+	zcd_count_ok(req, ZC_OP_forget);
 	fuse_reply_none(req);
 }
 
@@ -62,12 +64,9 @@ void zcd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 
-	for (size_t i = 0; i < count; i++) {
-		fuse_ino_t ino = forgets[i].ino;
-		if (ino != FUSE_ROOT_ID && !zcd_ctl_is_virtual(ctx, ino))
-			zcd_forget_one(ctx, zcd_inode_get(ctx, ino), forgets[i].nlookup);
-	}
-	zc_stats_op(ctx->stats, ZC_OP_forget, 0);
+	for (size_t i = 0; i < count; i++)
+		forget_one(ctx, forgets[i].ino, forgets[i].nlookup);
+	zcd_count_ok(req, ZC_OP_forget);
 	fuse_reply_none(req);
 	/* After the kernel drops a large part of its inodes (memory pressure, drop_caches), give
 	 * the freed entries back to the system instead of keeping the high-water mark. */
@@ -90,15 +89,9 @@ static void make_node(fuse_req_t req, enum zc_op op, fuse_ino_t parent, const ch
 	struct zcd_inode *p;
 	int pfd, rc;
 
-	if (is_ctl_name(ctx, parent, name))
-		return zcd_reply_err(req, op, -EEXIST);
-	if (zcd_ctl_is_virtual(ctx, parent))
-		return zcd_reply_err(req, op, -EPERM);
-	p = zcd_inode_get(ctx, parent);
+	p = zcd_ops_parent(req, parent, name, op, -EEXIST);
 	if (!p)
-		return zcd_reply_err(req, op, -EIO);
-	if (strlen(name) > 255)
-		return zcd_reply_err(req, op, -ENAMETOOLONG);
+		return;
 	pfd = zcd_fd_get(ctx, p);
 	if (pfd < 0)
 		return zcd_reply_err(req, op, pfd);
@@ -115,10 +108,10 @@ static void make_node(fuse_req_t req, enum zc_op op, fuse_ino_t parent, const ch
 	}
 	zcd_fd_put(ctx, p);
 	if (rc == 0)
-		rc = zcd_do_lookup(ctx, p, name, &e);
+		rc = zcd_lookup_name(ctx, p, name, 0, &e);
 	if (rc < 0)
 		return zcd_reply_err(req, op, rc);
-	zc_stats_op(ctx->stats, op, 0);
+	zcd_count_ok(req, op);
 	fuse_reply_entry(req, &e);
 }
 
@@ -137,18 +130,24 @@ void zcd_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char
 	make_node(req, ZC_OP_symlink, parent, name, S_IFLNK | 0777, 0, link);
 }
 
+/* link runs as the caller, so the backing filesystem applies its own rules (hard-link
+ * protection, directory write permission) to them, as it would without the mount. */
 void zcd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_inode *in = zcd_inode_get(ctx, ino), *np = zcd_inode_get(ctx, newparent);
 	struct fuse_entry_param e;
+	struct zcd_creds creds;
+	struct zcd_inode *in, *np;
+	struct stat st;
 	char path[64];
 	int fd, npfd, rc;
 
-	if (!in || !np)
-		return zcd_reply_err(req, ZC_OP_link, zcd_ctl_is_virtual(ctx, ino) ? -EPERM : -EIO);
-	if (is_ctl_name(ctx, newparent, newname))
-		return zcd_reply_err(req, ZC_OP_link, -EEXIST);
+	in = zcd_ops_inode(req, ino, ZC_OP_link, -EPERM);
+	if (!in)
+		return;
+	np = zcd_ops_parent(req, newparent, newname, ZC_OP_link, -EEXIST);
+	if (!np)
+		return;
 	fd = zcd_fd_get(ctx, in);
 	if (fd < 0)
 		return zcd_reply_err(req, ZC_OP_link, fd);
@@ -158,15 +157,21 @@ void zcd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		goto out_put;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	rc = linkat(AT_FDCWD, path, npfd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	rc = zcd_creds_enter(req, &creds, true);
+	if (rc == 0) {
+		rc = linkat(AT_FDCWD, path, npfd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+		zcd_creds_leave(req, &creds);
+	}
+	if (rc == 0 && fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+		zcd_cache_absorb(ctx, in, &st); /* the new link changed ctime: ours, not a change */
 	zcd_fd_put(ctx, np);
 out_put:
 	zcd_fd_put(ctx, in);
 	if (rc == 0)
-		rc = zcd_do_lookup(ctx, np, newname, &e);
+		rc = zcd_lookup_name(ctx, np, newname, 0, &e);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_link, rc);
-	zc_stats_op(ctx->stats, ZC_OP_link, 0);
+	zcd_count_ok(req, ZC_OP_link);
 	fuse_reply_entry(req, &e);
 }
 
@@ -176,15 +181,13 @@ static void remove_entry(fuse_req_t req, enum zc_op op, fuse_ino_t parent, const
 			 int flags)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_inode *p;
 	struct zcd_creds creds;
+	struct zcd_inode *p;
 	int pfd, rc;
 
-	if (is_ctl_name(ctx, parent, name) || zcd_ctl_is_virtual(ctx, parent))
-		return zcd_reply_err(req, op, -EPERM);
-	p = zcd_inode_get(ctx, parent);
+	p = zcd_ops_parent(req, parent, name, op, -EPERM);
 	if (!p)
-		return zcd_reply_err(req, op, -EIO);
+		return;
 	pfd = zcd_fd_get(ctx, p);
 	if (pfd < 0)
 		return zcd_reply_err(req, op, pfd);
@@ -194,10 +197,7 @@ static void remove_entry(fuse_req_t req, enum zc_op op, fuse_ino_t parent, const
 		zcd_creds_leave(req, &creds);
 	}
 	zcd_fd_put(ctx, p);
-	if (rc < 0)
-		return zcd_reply_err(req, op, rc);
-	zc_stats_op(ctx->stats, op, 0);
-	fuse_reply_err(req, 0);
+	zcd_reply_status(req, op, rc);
 }
 
 void zcd_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -210,20 +210,23 @@ void zcd_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	remove_entry(req, ZC_OP_rmdir, parent, name, AT_REMOVEDIR);
 }
 
-/* After a rename, record the new name of whatever now sits at pfd/name. */
+/* After a rename, record the new name of whatever now sits at pfd/name (if the kernel knows
+ * it): routing follows the new path, and the ctime change is the mount's own. */
 static void note_name(struct zcd_ctx *ctx, struct zcd_inode *parent, int pfd, const char *name)
 {
 	struct zcd_inode *in;
 	struct stat st;
+	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fd < 0)
 		return;
-	in = zcd_inode_find(ctx, st.st_dev, st.st_ino);
-	if (!in)
-		return; /* not known to the kernel: nothing to rename */
-	zcd_inode_set_name(ctx, in, parent, name);
-	zcd_route_invalidate(ctx, in);
-	zcd_inode_unpin(ctx, in);
+	if (fstat(fd, &st) == 0 && (in = zcd_inode_find_fd(ctx, fd, &st))) {
+		zcd_inode_set_name(ctx, in, parent, name);
+		zcd_route_invalidate(ctx, in);
+		zcd_cache_absorb(ctx, in, &st);
+		zcd_inode_unpin(ctx, in);
+	}
+	close(fd);
 }
 
 void zcd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -234,15 +237,14 @@ void zcd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	struct zcd_creds creds;
 	int pfd, npfd, rc;
 
-	if (is_ctl_name(ctx, parent, name) || is_ctl_name(ctx, newparent, newname) ||
-	    zcd_ctl_is_virtual(ctx, parent) || zcd_ctl_is_virtual(ctx, newparent))
-		return zcd_reply_err(req, ZC_OP_rename, -EPERM);
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return zcd_reply_err(req, ZC_OP_rename, -EINVAL);
-	p = zcd_inode_get(ctx, parent);
-	np = zcd_inode_get(ctx, newparent);
-	if (!p || !np)
-		return zcd_reply_err(req, ZC_OP_rename, -EIO);
+	p = zcd_ops_parent(req, parent, name, ZC_OP_rename, -EPERM);
+	if (!p)
+		return;
+	np = zcd_ops_parent(req, newparent, newname, ZC_OP_rename, -EPERM);
+	if (!np)
+		return;
 	pfd = zcd_fd_get(ctx, p);
 	if (pfd < 0)
 		return zcd_reply_err(req, ZC_OP_rename, pfd);
@@ -264,53 +266,47 @@ void zcd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 	zcd_fd_put(ctx, np);
 out_put:
 	zcd_fd_put(ctx, p);
-	if (rc < 0)
-		return zcd_reply_err(req, ZC_OP_rename, rc);
-	zc_stats_op(ctx->stats, ZC_OP_rename, 0);
-	fuse_reply_err(req, 0);
+	zcd_reply_status(req, ZC_OP_rename, rc);
 }
 
-/* ---- directory listing ---- */
+/* ---- directory handles ---- */
 
 struct zcd_dir {
-	struct zcd_open open; /* first: see dir_free */
+	struct zcd_fh fh;    /* first: ops and list links */
 	pthread_mutex_t lock;
-	DIR *dp;             /* protected by lock */
-	off_t index;         /* entries consumed so far, our offsets; protected by lock */
-	struct dirent *held; /* read but not yet returned (buffer full); protected by lock */
+	DIR *dp;             /* lock */
+	off_t index;         /* entries consumed so far, our offsets; lock */
+	struct dirent *held; /* read but not yet returned (buffer full); lock */
+	struct zcd_inode *inode; /* referenced by opens */
+	uid_t uid;           /* the budget share this handle is charged to */
 	bool is_root;
 };
 
-static void dir_free(struct zcd_open *o)
-{
-	struct zcd_dir *d = (struct zcd_dir *)o; /* open is the first member */
-
-	closedir(d->dp);
-	pthread_mutex_destroy(&d->lock);
-	free(d);
-}
+static const struct zcd_fh_ops dir_ops;
 
 void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_creds creds;
 	struct zcd_inode *in;
 	struct zcd_dir *d;
+	struct stat st;
+	bool changed;
 	int fd, rc;
 
 	if (zcd_ctl_is_virtual(ctx, ino))
 		return zcd_ctl_open(req, ino, fi, true);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_opendir, -EIO);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_opendir, -EIO);
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return zcd_reply_err(req, ZC_OP_opendir, -ENOMEM);
-	rc = zcd_creds_enter(req, &creds, false);
+		return;
+	rc = zcd_fds_charge(ctx, fuse_req_ctx(req)->uid, 1, true);
 	if (rc < 0)
-		goto out_free;
-	fd = zcd_inode_open(ctx, in, O_RDONLY | O_DIRECTORY);
-	zcd_creds_leave(req, &creds);
+		return zcd_reply_err(req, ZC_OP_opendir, rc);
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		rc = -ENOMEM;
+		goto out_uncharge;
+	}
+	fd = zcd_inode_open(ctx, in, O_RDONLY | O_DIRECTORY, req);
 	if (fd < 0) {
 		rc = fd;
 		goto out_free;
@@ -323,23 +319,22 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_init(&d->lock, NULL);
 	d->is_root = ino == FUSE_ROOT_ID;
-	zcd_open_track(ctx, &d->open, dir_free);
-	fi->fh = (uint64_t)(uintptr_t)d;
-	/* Let the kernel cache the listing unless the mount default is cache=none: it serves later
-	 * passes itself and, with AUTO_INVAL_DATA (libfuse's default), drops the cached listing when
-	 * the directory's mtime changes, once attr_timeout has expired (as for file data). Changes
-	 * made through the mount invalidate it at once. */
+	d->inode = in;
+	d->uid = fuse_req_ctx(req)->uid;
+	/* Let the kernel cache the listing unless the mount default is cache=none; it is kept
+	 * across opens while the directory is unchanged (changes through the mount reset it in the
+	 * kernel; others' changes are seen here by the directory's stamp). */
 	fi->cache_readdir = ctx->opts.cache != ZC_CACHE_NONE;
-	fi->keep_cache = fi->cache_readdir;
-	zc_stats_op(ctx->stats, ZC_OP_opendir, 0);
-	if (fuse_reply_open(req, fi) == -ENOENT) { /* interrupted: no releasedir will come */
-		zcd_open_untrack(ctx, &d->open);
-		dir_free(&d->open);
-	}
+	fi->keep_cache = fi->cache_readdir && fstat(fd, &st) == 0 &&
+			 zcd_cache_open(ctx, in, &st, ZC_CACHE_AUTO, &changed);
+	zcd_inode_opened(ctx, in);
+	zcd_fh_reply_open(req, ZC_OP_opendir, &d->fh, &dir_ops, fi, NULL);
 	return;
 
 out_free:
 	free(d);
+out_uncharge:
+	zcd_fds_uncharge(ctx, fuse_req_ctx(req)->uid, 1, true);
 	zcd_reply_err(req, ZC_OP_opendir, rc);
 }
 
@@ -348,36 +343,53 @@ static bool is_dot(const char *n)
 	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
 }
 
-/* Fill buf with entries starting at our offset off. Offsets count entries: the control
- * directory (at the root) is entry 0, backing entries follow. */
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi, bool plus)
+/* Add one backing entry to buf; returns its size (> room: did not fit) or 0 to skip it. With
+ * plus, the entry carries a kernel reference, dropped again if it did not fit. */
+static size_t add_entry(fuse_req_t req, struct zcd_dir *d, struct dirent *de, char *buf,
+			size_t room, bool plus, int *err)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_dir *d = (struct zcd_dir *)(uintptr_t)fi->fh;
-	struct zcd_inode *dir;
-	enum zc_op op = ZC_OP_readdir;
-	char *buf;
+	struct fuse_entry_param e;
+	size_t n;
+
+	memset(&e, 0, sizeof(e));
+	e.attr.st_ino = zcd_ino_out(ctx, d->inode->dev, de->d_ino);
+	e.attr.st_mode = (mode_t)de->d_type << 12;
+	if (!plus)
+		return fuse_add_direntry(req, buf, room, de->d_name, &e.attr, d->index + 1);
+	if (is_dot(de->d_name))
+		return fuse_add_direntry_plus(req, buf, room, de->d_name, &e, d->index + 1);
+	*err = zcd_lookup_name(ctx, d->inode, de->d_name, de->d_ino, &e);
+	if (*err == -ENOENT || *err == -ESTALE) {
+		*err = 0; /* removed since readdir saw it */
+		return 0;
+	}
+	if (*err < 0)
+		return 0;
+	n = fuse_add_direntry_plus(req, buf, room, de->d_name, &e, d->index + 1);
+	if (n > room) /* the kernel will not see it: drop the reference */
+		zcd_inode_forget(ctx, zcd_inode_get(ctx, e.ino), 1);
+	return n;
+}
+
+/* Fill a reply with entries from our offset off. Offsets count entries: the control directory
+ * (at the root) is entry 0, backing entries follow. */
+static void dir_readdir(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off, bool plus)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_dir *d = (struct zcd_dir *)fh;
+	char *buf = malloc(size);
 	size_t pos = 0;
 	int rc = 0;
 
-	if (zcd_ctl_is_virtual(ctx, ino))
-		return zcd_ctl_readdir(req, ino, size, off, plus);
-	dir = zcd_inode_get(ctx, ino);
-	if (!dir || !d)
-		return zcd_reply_err(req, op, -EIO);
-	buf = malloc(size);
 	if (!buf)
-		return zcd_reply_err(req, op, -ENOMEM);
-
+		return zcd_reply_err(req, ZC_OP_readdir, -ENOMEM);
 	pthread_mutex_lock(&d->lock);
 	off_t base = d->is_root && ctx->ctl ? 1 : 0; /* entries before the backing ones */
 	if (off != d->index) {
 		rewinddir(d->dp);
 		d->held = NULL;
-		d->index = 0;
-		off_t skip = off > base ? off - base : 0;
-		while (skip-- > 0 && readdir(d->dp))
+		for (off_t skip = off > base ? off - base : 0; skip > 0 && readdir(d->dp); skip--)
 			;
 		d->index = off;
 	}
@@ -390,7 +402,6 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	for (;;) {
 		struct dirent *de = d->held;
-		struct fuse_entry_param e;
 		size_t n;
 
 		d->held = NULL;
@@ -398,105 +409,83 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			errno = 0;
 			de = readdir(d->dp);
 			if (!de) {
-				if (errno)
-					rc = -errno;
+				rc = errno ? -errno : 0;
 				break;
 			}
 		}
-		if (d->is_root && ctx->ctl && strcmp(de->d_name, ctx->opts.ctl_name) == 0) {
+		if (d->is_root && zcd_ctl_is_name(ctx, FUSE_ROOT_ID, de->d_name)) {
 			d->index++; /* shadowed by the control directory */
 			continue;
 		}
-		if (!plus) {
-			struct stat st = { .st_ino = zcd_ino_out(ctx, dir->dev, de->d_ino),
-					   .st_mode = (mode_t)de->d_type << 12 };
-			n = fuse_add_direntry(req, buf + pos, size - pos, de->d_name, &st,
-					      d->index + 1);
-			if (n > size - pos) {
-				d->held = de;
-				break;
-			}
-		} else if (is_dot(de->d_name)) {
-			memset(&e, 0, sizeof(e));
-			e.attr.st_ino = zcd_ino_out(ctx, dir->dev, de->d_ino);
-			e.attr.st_mode = (mode_t)de->d_type << 12;
-			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->d_name, &e,
-						   d->index + 1);
-			if (n > size - pos) {
-				d->held = de;
-				break;
-			}
-		} else {
-			rc = zcd_do_lookup_hint(ctx, dir, de->d_name, de->d_ino, &e);
-			if (rc == -ENOENT || rc == -ESTALE) {
-				rc = 0; /* removed since readdir saw it */
-				d->index++;
-				continue;
-			}
-			if (rc < 0)
-				break;
-			n = fuse_add_direntry_plus(req, buf + pos, size - pos, de->d_name, &e,
-						   d->index + 1);
-			if (n > size - pos) {
-				/* Did not fit: the kernel will not see it, so drop the reference. */
-				zcd_forget_one(ctx, (struct zcd_inode *)(uintptr_t)e.ino, 1);
-				d->held = de;
-				break;
-			}
+		n = add_entry(req, d, de, buf + pos, size - pos, plus, &rc);
+		if (rc < 0)
+			break;
+		if (n > size - pos) {
+			d->held = de;
+			break;
 		}
 		pos += n;
 		d->index++;
 	}
 out_unlock:
 	pthread_mutex_unlock(&d->lock);
-	if (plus)
-		op = ZC_OP_readdir; /* readdirplus counts as readdir */
 	if (rc < 0 && pos == 0) {
 		free(buf);
-		return zcd_reply_err(req, op, rc);
+		return zcd_reply_err(req, ZC_OP_readdir, rc); /* readdirplus counts as readdir */
 	}
-	zc_stats_op(ctx->stats, op, 0);
+	zcd_count_ok(req, ZC_OP_readdir);
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
+}
+
+static int dir_fsync(struct zcd_fh *fh, int datasync)
+{
+	int fd = dirfd(((struct zcd_dir *)fh)->dp);
+
+	return (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+}
+
+static int dir_backing_fd(struct zcd_fh *fh)
+{
+	return dirfd(((struct zcd_dir *)fh)->dp);
+}
+
+static void dir_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+{
+	struct zcd_dir *d = (struct zcd_dir *)fh;
+
+	closedir(d->dp);
+	pthread_mutex_destroy(&d->lock);
+	zcd_fds_uncharge(ctx, d->uid, 1, true);
+	zcd_inode_closed(ctx, d->inode);
+	free(d);
+}
+
+static const struct zcd_fh_ops dir_ops = {
+	.kind = "dir",
+	.readdir = dir_readdir,
+	.fsync = dir_fsync,
+	.backing_fd = dir_backing_fd,
+	.release = dir_release,
+};
+
+static void readdir_any(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+{
+	struct zcd_fh *fh = zcd_fh_of(fi);
+
+	if (!fh || !fh->ops->readdir)
+		return zcd_reply_err(req, ZC_OP_readdir, -EBADF);
+	fh->ops->readdir(req, fh, size, off, plus);
 }
 
 void zcd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, false);
+	readdir_any(req, size, off, fi, false);
 }
 
 void zcd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, true);
-}
-
-void zcd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_dir *d = (struct zcd_dir *)(uintptr_t)fi->fh;
-
-	if (d) {
-		zcd_open_untrack(ctx, &d->open);
-		dir_free(&d->open);
-	}
-	zc_stats_op(ctx->stats, ZC_OP_releasedir, 0);
-	fuse_reply_err(req, 0);
-}
-
-void zcd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
-	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_dir *d = (struct zcd_dir *)(uintptr_t)fi->fh;
-	int rc;
-
-	if (!d)
-		return zcd_reply_err(req, ZC_OP_fsyncdir, -EINVAL);
-	int fd = dirfd(d->dp);
-	rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
-	if (rc < 0)
-		return zcd_reply_err(req, ZC_OP_fsyncdir, rc);
-	zc_stats_op(ctx->stats, ZC_OP_fsyncdir, 0);
-	fuse_reply_err(req, 0);
+	readdir_any(req, size, off, fi, true);
 }

@@ -1,15 +1,28 @@
 /* ops_xattr.c - extended attributes passed through to the backing object (user., trusted.,
  * security. and system. namespaces), validation of user.zcfs.mode/cache values, and the
- * read-only virtual attributes, which getxattr answers and listxattr never lists. */
+ * read-only virtual attributes (effective routing, O_DIRECT alignment, residency, the control
+ * directory's name), which getxattr answers and listxattr never lists. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
-#include "zcfs.h"
+#include "cache.h"
+#include "ctl.h"
+#include "ctx.h"
+#include "fd.h"
+#include "file.h"
+#include "ops.h"
+#include "req.h"
+#include "route.h"
+#include "zc/resid.h"
 
 #define VXATTR_MAX 4096
+#define XATTR_CTL "user.zcfs.ctl"
 
 enum xop { XOP_SET, XOP_GET, XOP_LIST, XOP_REMOVE };
 
@@ -20,6 +33,7 @@ static ssize_t xattr_call(fuse_req_t req, struct zcd_inode *in, enum xop op, con
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_creds creds;
+	struct stat st;
 	char proc[64];
 	ssize_t rc;
 	int fd;
@@ -48,6 +62,10 @@ static ssize_t xattr_call(fuse_req_t req, struct zcd_inode *in, enum xop op, con
 			rc = -errno;
 		zcd_creds_leave(req, &creds);
 	}
+	/* A changed xattr changes ctime: the mount's own change, not a reason to drop pages. */
+	if (rc >= 0 && (op == XOP_SET || op == XOP_REMOVE) &&
+	    fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
+		zcd_cache_absorb(ctx, in, &st);
 	zcd_fd_put(ctx, in);
 	return rc;
 }
@@ -55,7 +73,7 @@ static ssize_t xattr_call(fuse_req_t req, struct zcd_inode *in, enum xop op, con
 static bool is_virtual_name(const char *name)
 {
 	return strcmp(name, ZC_XATTR_EFFECTIVE) == 0 || strcmp(name, ZC_XATTR_DIOALIGN) == 0 ||
-	       strcmp(name, ZC_XATTR_RESIDENCY) == 0 || strcmp(name, "user.zcfs.ctl") == 0;
+	       strcmp(name, ZC_XATTR_RESIDENCY) == 0 || strcmp(name, XATTR_CTL) == 0;
 }
 
 /* Shared by setxattr and removexattr: refuse virtual inodes and names, then pass through and
@@ -67,25 +85,21 @@ static void modify_xattr(fuse_req_t req, enum zc_op op, fuse_ino_t ino, const ch
 	struct zcd_inode *in;
 	ssize_t rc;
 
-	if (zcd_ctl_is_virtual(ctx, ino) || is_virtual_name(name))
-		return zcd_reply_err(req, op, -EPERM);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, op, -EPERM);
 	if (!in)
-		return zcd_reply_err(req, op, -EIO);
+		return;
+	if (is_virtual_name(name))
+		return zcd_reply_err(req, op, -EPERM);
 	if (op == ZC_OP_setxattr) {
 		rc = zc_route_check_xattr(name, value, size);
-		if (rc < 0)
-			return zcd_reply_err(req, op, (int)rc);
-		rc = xattr_call(req, in, XOP_SET, name, (void *)value, size, flags);
+		if (rc == 0)
+			rc = xattr_call(req, in, XOP_SET, name, (void *)value, size, flags);
 	} else {
 		rc = xattr_call(req, in, XOP_REMOVE, name, NULL, 0, 0);
 	}
-	if (rc < 0)
-		return zcd_reply_err(req, op, (int)rc);
-	if (strncmp(name, "user.zcfs.", 10) == 0)
+	if (rc >= 0 && strncmp(name, "user.zcfs.", 10) == 0)
 		zcd_route_invalidate(ctx, in);
-	zc_stats_op(ctx->stats, op, 0);
-	fuse_reply_err(req, 0);
+	zcd_reply_status(req, op, (int)rc);
 }
 
 void zcd_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
@@ -104,32 +118,84 @@ static void reply_sized(fuse_req_t req, enum zc_op op, const char *buf, ssize_t 
 {
 	if (n < 0)
 		return zcd_reply_err(req, op, (int)n);
-	if (size == 0) {
-		zc_stats_op(zcd_ctx(req)->stats, op, 0);
-		fuse_reply_xattr(req, (size_t)n);
-		return;
-	}
-	if ((size_t)n > size)
+	if (size && (size_t)n > size)
 		return zcd_reply_err(req, op, -ERANGE);
-	zc_stats_op(zcd_ctx(req)->stats, op, 0);
-	fuse_reply_buf(req, buf, (size_t)n);
+	zcd_count_ok(req, op);
+	if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* The virtual attributes: user.zcfs.ctl (root), .effective (routing an open would get, and
+ * any engine fallback of open handles), and for regular files .dioalign and .residency (a
+ * known side channel, so only for who could write the file or owns it). */
+static int vxattr(fuse_req_t req, struct zcd_inode *in, const char *name, char *buf, size_t len)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zc_route_out route;
+	struct zc_resid r = { 0 };
+	struct stat st;
+	uint32_t mem, off;
+	int fd, rc;
+
+	if (strcmp(name, XATTR_CTL) == 0) {
+		if (in != &ctx->root || !ctx->ctl)
+			return -ENODATA;
+		return snprintf(buf, len, "%s", ctx->opts.ctl_name);
+	}
+	if (strcmp(name, ZC_XATTR_EFFECTIVE) == 0) {
+		zcd_route(ctx, in, -1, &route);
+		rc = zc_route_format(&route, buf, len);
+		if (rc >= 0 && (size_t)rc < len)
+			rc += zcd_file_describe_fallback(ctx, in, buf + rc, len - (size_t)rc);
+		return rc;
+	}
+	if (in->type != S_IFREG)
+		return -ENODATA;
+	fd = zcd_inode_open(ctx, in, O_RDONLY | O_NONBLOCK, NULL);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (strcmp(name, ZC_XATTR_DIOALIGN) == 0) {
+		rc = zc_dio_align(fd, &mem, &off);
+		if (rc == 0)
+			rc = snprintf(buf, len, "mem=%u offset=%u", mem, off);
+		goto out_close;
+	}
+	if (!zcd_caller_may(req, &st, W_OK)) {
+		rc = -EACCES;
+		goto out_close;
+	}
+	rc = zc_resid_query(fd, 0, &r);
+	if (rc == 0)
+		rc = snprintf(buf, len, "page_size=%llu file_bytes=%llu pages=%llu resident_pages=%llu resident_bytes=%llu",
+			      (unsigned long long)r.page_size, (unsigned long long)r.file_bytes,
+			      (unsigned long long)r.total_pages, (unsigned long long)r.resident_pages,
+			      (unsigned long long)(r.resident_pages * r.page_size));
+	zc_resid_free(&r);
+out_close:
+	close(fd);
+	return rc;
 }
 
 void zcd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_inode *in;
 	char *buf;
 	ssize_t n;
 
-	if (zcd_ctl_is_virtual(ctx, ino))
-		return zcd_reply_err(req, ZC_OP_getxattr, -ENODATA);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_getxattr, -ENODATA);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_getxattr, -EIO);
-	if (strncmp(name, "user.zcfs.", 10) == 0 && is_virtual_name(name)) {
+		return;
+	if (is_virtual_name(name)) {
 		char vbuf[VXATTR_MAX];
-		n = zcd_ctl_vxattr(req, in, name, vbuf, sizeof(vbuf));
+		n = vxattr(req, in, name, vbuf, sizeof(vbuf));
+		if (n >= (ssize_t)sizeof(vbuf))
+			n = -E2BIG;
 		return reply_sized(req, ZC_OP_getxattr, vbuf, n, size);
 	}
 	buf = size ? malloc(size) : NULL;
@@ -149,9 +215,9 @@ void zcd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	if (zcd_ctl_is_virtual(ctx, ino))
 		return reply_sized(req, ZC_OP_listxattr, "", 0, size);
-	in = zcd_inode_get(ctx, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_listxattr, -EIO);
 	if (!in)
-		return zcd_reply_err(req, ZC_OP_listxattr, -EIO);
+		return;
 	buf = size ? malloc(size) : NULL;
 	if (size && !buf)
 		return zcd_reply_err(req, ZC_OP_listxattr, -ENOMEM);

@@ -1,10 +1,12 @@
-/* opts.c - command line: one table of zcfs options (fuse_opt templates with their help text, so
- * --help is generated from it), fstab noise discarded explicitly, and zcd_opts_check(), which
- * validates everything before any FUSE session exists. */
+/* opts.c - command line: one table of zcfs options (name, type, field and help text, so --help
+ * is generated from it and every value is parsed by one strict parser per type), fstab noise
+ * discarded explicitly, and zcd_opts_check(), which validates everything before any FUSE
+ * session exists. */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +14,47 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "opts.h"
 #include "zc/log.h"
-#include "zcfs.h"
+
+enum val_kind { V_FLAG, V_STR, V_UINT, V_SIZE, V_SECONDS };
+
+struct optdef {
+	const char *name;   /* "fd_cache" (takes =VALUE unless V_FLAG) */
+	enum val_kind kind;
+	size_t offset;      /* field in struct zcd_opts */
+	int flag;           /* V_FLAG: the value stored */
+	const char *help;   /* V_FLAG entries with NULL help are aliases, not listed */
+};
+
+#define OFF(field) offsetof(struct zcd_opts, field)
+
+static const struct optdef optdefs[] = {
+	{ "mode", V_STR, OFF(mode_str), 0, "default read mode: buffered|direct|mmap|splice (splice)" },
+	{ "cache", V_STR, OFF(cache_str), 0, "default mount-side cache: keep|auto|none|drop (auto)" },
+	{ "rules", V_STR, OFF(rules_path), 0, "rules file: GLOB mode=.. cache=.. per line, first match wins" },
+	{ "ctl", V_STR, OFF(ctl_name), 0, "name of the control directory at the root (.zcfs)" },
+	{ "noctl", V_FLAG, OFF(noctl), 1, "no control directory" },
+	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only" },
+	{ "entry_timeout", V_SECONDS, OFF(entry_timeout), 0, "seconds the kernel caches names (1.0)" },
+	{ "attr_timeout", V_SECONDS, OFF(attr_timeout), 0, "seconds the kernel caches attributes (1.0)" },
+	{ "writeback", V_FLAG, OFF(writeback), 1, "kernel write-back cache for the mount" },
+	{ "nowriteback", V_FLAG, OFF(writeback), 0, "no write-back cache (default)" },
+	{ "splice_read", V_FLAG, OFF(splice_read), 1, "receive requests by splice (zero-copy writes; costs small requests)" },
+	{ "nosplice_read", V_FLAG, OFF(splice_read), 0, "receive requests by read(2) (default)" },
+	{ "readdirplus", V_FLAG, OFF(noreaddirplus), 0, "directory listings carry attributes (default)" },
+	{ "noreaddirplus", V_FLAG, OFF(noreaddirplus), 1, "plain listings: faster find, slower stat of each entry" },
+	{ "fd_cache", V_UINT, OFF(fd_cache), 0, "idle O_PATH descriptors kept open (RLIMIT_NOFILE/2)" },
+	{ "max_open_per_uid", V_UINT, OFF(max_open_per_uid), 0, "open files per user other than the owner and root (a quarter of the descriptors)" },
+	{ "readahead_kb", V_UINT, OFF(readahead_kb), 0, "mount read-ahead in KiB, 0 keeps the kernel's (1024)" },
+	{ "mmap_window", V_SIZE, OFF(mmap_window), 0, "mmap mode: bytes mapped at once per file, k/m/g suffixes (1g)" },
+	{ "acl", V_FLAG, OFF(acl), 1, "enforce POSIX ACLs (needs default_permissions)" },
+};
+
+#define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
 
 enum {
-	KEY_HELP,
+	KEY_HELP = 1,
 	KEY_VERSION,
 	KEY_DEFAULT_PERMISSIONS,
 	KEY_ALLOW_OTHER,
@@ -24,58 +62,34 @@ enum {
 	KEY_FOREGROUND,
 	KEY_DEBUG,
 	KEY_SINGLE,
+	KEY_OPT_BASE = 100, /* + index into optdefs */
 };
 
-#define ZC_OPT(templ, field, val) { templ, offsetof(struct zcd_opts, field), val }
-
-struct optdef {
-	struct fuse_opt opt;
-	const char *help; /* NULL: not listed (fstab noise, aliases) */
-};
-
-static const struct optdef optdefs[] = {
-	{ ZC_OPT("mode=%s", mode_str, 0), "default read mode: buffered|direct|mmap|splice (splice)" },
-	{ ZC_OPT("cache=%s", cache_str, 0), "default mount-side cache: keep|auto|none|drop (auto)" },
-	{ ZC_OPT("rules=%s", rules_path, 0), "rules file: GLOB mode=.. cache=.. per line, first match wins" },
-	{ ZC_OPT("ctl=%s", ctl_name, 0), "name of the control directory at the root (.zcfs)" },
-	{ ZC_OPT("noctl", noctl, 1), "no control directory" },
-	{ ZC_OPT("ctl_private", ctl_private, 1), "stats and config readable by the owner only" },
-	{ ZC_OPT("entry_timeout=%lf", entry_timeout, 0), "seconds the kernel caches names (1.0)" },
-	{ ZC_OPT("attr_timeout=%lf", attr_timeout, 0), "seconds the kernel caches attributes (1.0)" },
-	{ ZC_OPT("writeback", writeback, 1), "kernel write-back cache for the mount" },
-	{ ZC_OPT("nowriteback", writeback, 0), "no write-back cache (default)" },
-	{ ZC_OPT("splice_read", splice_read, 1), "receive requests by splice (zero-copy writes; costs small requests)" },
-	{ ZC_OPT("nosplice_read", splice_read, 0), "receive requests by read(2) (default)" },
-	{ ZC_OPT("readdirplus", noreaddirplus, 0), "directory listings carry attributes (default)" },
-	{ ZC_OPT("noreaddirplus", noreaddirplus, 1), "plain listings: faster find, slower stat of each entry" },
-	{ ZC_OPT("fd_cache=%u", fd_cache, 0), "idle O_PATH descriptors kept open (RLIMIT_NOFILE/2)" },
-	{ ZC_OPT("readahead_kb=%u", readahead_kb, 0), "mount read-ahead in KiB, 0 keeps the kernel's (1024)" },
-	{ ZC_OPT("mmap_window=%zu", mmap_window, 0), "mmap mode: bytes mapped at once per file (1 GiB)" },
-	{ ZC_OPT("acl", acl, 1), "enforce POSIX ACLs (needs default_permissions)" },
-	{ FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS), NULL },
-	{ FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER), NULL },
-	{ FUSE_OPT_KEY("-h", KEY_HELP), NULL },
-	{ FUSE_OPT_KEY("--help", KEY_HELP), NULL },
-	{ FUSE_OPT_KEY("-V", KEY_VERSION), NULL },
-	{ FUSE_OPT_KEY("--version", KEY_VERSION), NULL },
-	{ FUSE_OPT_KEY("-f", KEY_FOREGROUND), NULL },
-	{ FUSE_OPT_KEY("-d", KEY_DEBUG), NULL },
-	{ FUSE_OPT_KEY("debug", KEY_DEBUG), NULL },
-	{ FUSE_OPT_KEY("-s", KEY_SINGLE), NULL },
+static const struct fuse_opt fixed_opts[] = {
+	FUSE_OPT_KEY("default_permissions", KEY_DEFAULT_PERMISSIONS),
+	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
 	/* fstab noise that mount(8) passes and FUSE would refuse */
-	{ FUSE_OPT_KEY("defaults", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("_netdev", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("nofail", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("noauto", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("auto", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("user", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("users", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("x-systemd.", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("x-systemd.%s", KEY_DISCARD), NULL },
-	{ FUSE_OPT_KEY("comment=%s", KEY_DISCARD), NULL },
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("x-systemd.", KEY_DISCARD),
+	FUSE_OPT_KEY("x-systemd.%s", KEY_DISCARD),
+	FUSE_OPT_KEY("comment=%s", KEY_DISCARD),
 };
 
-#define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
+#define NFIXED (sizeof(fixed_opts) / sizeof(fixed_opts[0]))
 
 void zcd_opts_usage(const char *progname)
 {
@@ -85,12 +99,10 @@ void zcd_opts_usage(const char *progname)
 	       progname);
 	for (size_t i = 0; i < NOPTS; i++) {
 		char name[64];
-		const char *t = optdefs[i].opt.templ;
-		const char *pct = strchr(t, '%');
 		if (!optdefs[i].help)
 			continue;
-		snprintf(name, sizeof(name), "%.*s%s", pct ? (int)(pct - t) : (int)strlen(t), t,
-			 pct ? "VALUE" : "");
+		snprintf(name, sizeof(name), "%s%s", optdefs[i].name,
+			 optdefs[i].kind == V_FLAG ? "" : "=VALUE");
 		printf("    -o %-24s %s\n", name, optdefs[i].help);
 	}
 	printf("\nFUSE options:\n");
@@ -98,10 +110,103 @@ void zcd_opts_usage(const char *progname)
 	fuse_lowlevel_help();
 }
 
+/* Strict parsers: the whole string must be a value of the type, within range. 0 or -EINVAL
+ * with a reason in *why. */
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out, const char **why)
+{
+	char *end;
+
+	if (!*s || *s < '0' || *s > '9') {
+		*why = "expected a non-negative integer";
+		return -EINVAL;
+	}
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || *end) {
+		*why = errno ? "out of range" : "expected a non-negative integer";
+		return -EINVAL;
+	}
+	if (*out > max) {
+		*why = "out of range";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_size(const char *s, size_t *out, const char **why)
+{
+	size_t n = strlen(s);
+	unsigned long long v, mul = 1;
+	char digits[32];
+
+	if (n && strchr("kKmMgG", s[n - 1])) {
+		char c = (char)(s[n - 1] | 0x20);
+		mul = c == 'k' ? 1ull << 10 : c == 'm' ? 1ull << 20 : 1ull << 30;
+		n--;
+	}
+	if (n == 0 || n >= sizeof(digits)) {
+		*why = n ? "out of range" : "expected a size in bytes (k, m, g suffixes)";
+		return -EINVAL;
+	}
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (parse_uint(digits, SIZE_MAX / mul, &v, why) < 0)
+		return -EINVAL;
+	*out = (size_t)(v * mul);
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out, const char **why)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(s, &end);
+	if (!*s || *end || errno == ERANGE || !isfinite(*out) || *out < 0 || *out > 1e7) {
+		*why = "expected seconds, a finite number from 0 to 10000000";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_value(struct zcd_opts *o, const struct optdef *d, const char *arg)
+{
+	const char *val = arg + strlen(d->name) + 1, *why = "";
+	void *field = (char *)o + d->offset;
+	unsigned long long u;
+	int rc = 0;
+
+	switch (d->kind) {
+	case V_FLAG:
+		*(int *)field = d->flag;
+		return 0;
+	case V_STR:
+		free(*(char **)field);
+		*(char **)field = strdup(val);
+		return *(char **)field ? 0 : -ENOMEM;
+	case V_UINT:
+		rc = parse_uint(val, UINT_MAX, &u, &why);
+		if (rc == 0)
+			*(unsigned *)field = (unsigned)u;
+		break;
+	case V_SIZE:
+		rc = parse_size(val, (size_t *)field, &why);
+		break;
+	case V_SECONDS:
+		rc = parse_seconds(val, (double *)field, &why);
+		break;
+	}
+	if (rc < 0)
+		fprintf(stderr, "zcfs: bad -o %s: %s\n", arg, why);
+	return rc;
+}
+
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	struct zcd_opts *o = data; /* fuse_opt_parse passes the same pointer the offsets use */
+	struct zcd_opts *o = data;
 
+	if (key >= KEY_OPT_BASE && (size_t)(key - KEY_OPT_BASE) < NOPTS)
+		return set_value(o, &optdefs[key - KEY_OPT_BASE], arg) < 0 ? -1 : 0;
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
 		if (o->nonopts++ == 0) {
@@ -145,11 +250,22 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 
 int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts)
 {
-	struct fuse_opt table[NOPTS + 1];
+	struct fuse_opt table[2 * NOPTS + NFIXED + 1];
+	char names[NOPTS][64];
+	size_t n = 0;
 
-	for (size_t i = 0; i < NOPTS; i++)
-		table[i] = optdefs[i].opt;
-	table[NOPTS] = (struct fuse_opt)FUSE_OPT_END;
+	/* Each option twice: "name" (a flag, or a value option given without a value, which
+	 * set_value then refuses) and "name=" (any value, parsed by set_value). */
+	for (size_t i = 0; i < NOPTS; i++) {
+		snprintf(names[i], sizeof(names[i]), "%s=", optdefs[i].name);
+		if (optdefs[i].kind == V_FLAG)
+			table[n++] = (struct fuse_opt)FUSE_OPT_KEY(optdefs[i].name, (int)(KEY_OPT_BASE + i));
+		else
+			table[n++] = (struct fuse_opt)FUSE_OPT_KEY(names[i], (int)(KEY_OPT_BASE + i));
+	}
+	for (size_t i = 0; i < NFIXED; i++)
+		table[n++] = fixed_opts[i];
+	table[n] = (struct fuse_opt)FUSE_OPT_END;
 	opts->entry_timeout = 1.0;
 	opts->attr_timeout = 1.0;
 	opts->readahead_kb = 1024;
@@ -214,6 +330,30 @@ static bool path_within(const char *inner, const char *outer)
 	return strncmp(inner, outer, n) == 0 && (inner[n] == '/' || inner[n] == '\0');
 }
 
+static int check_names(struct zcd_opts *o)
+{
+	if (o->mode_str && zc_mode_parse(o->mode_str, strlen(o->mode_str), &o->mode) < 0) {
+		fprintf(stderr, "zcfs: bad -o mode=%s (expected buffered, direct, mmap or splice)\n", o->mode_str);
+		return -EINVAL;
+	}
+	if (!o->mode_str)
+		o->mode = ZC_MODE_SPLICE;
+	if (o->cache_str && zc_cache_parse(o->cache_str, strlen(o->cache_str), &o->cache) < 0) {
+		fprintf(stderr, "zcfs: bad -o cache=%s (expected keep, auto, none or drop)\n", o->cache_str);
+		return -EINVAL;
+	}
+	if (!o->cache_str)
+		o->cache = ZC_CACHE_AUTO;
+	if (!o->ctl_name)
+		o->ctl_name = strdup(".zcfs");
+	if (!o->ctl_name || !o->ctl_name[0] || strchr(o->ctl_name, '/') ||
+	    strcmp(o->ctl_name, ".") == 0 || strcmp(o->ctl_name, "..") == 0 || strlen(o->ctl_name) > 255) {
+		fprintf(stderr, "zcfs: bad -o ctl=%s (a single file name)\n", o->ctl_name ? o->ctl_name : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int zcd_opts_check(struct zcd_opts *o)
 {
 	char backing[PATH_MAX], mnt[PATH_MAX], err[512];
@@ -245,23 +385,11 @@ int zcd_opts_check(struct zcd_opts *o)
 	}
 	free(o->backing);
 	o->backing = strdup(backing);
-
-	if (o->mode_str && zc_mode_parse(o->mode_str, strlen(o->mode_str), &o->mode) < 0) {
-		fprintf(stderr, "zcfs: bad -o mode=%s (expected buffered, direct, mmap or splice)\n", o->mode_str);
-		return -EINVAL;
-	}
-	if (!o->mode_str)
-		o->mode = ZC_MODE_SPLICE;
-	if (o->cache_str && zc_cache_parse(o->cache_str, strlen(o->cache_str), &o->cache) < 0) {
-		fprintf(stderr, "zcfs: bad -o cache=%s (expected keep, auto, none or drop)\n", o->cache_str);
-		return -EINVAL;
-	}
-	if (!o->cache_str)
-		o->cache = ZC_CACHE_AUTO;
-	if (o->entry_timeout < 0 || o->attr_timeout < 0) {
-		fprintf(stderr, "zcfs: timeouts must not be negative\n");
-		return -EINVAL;
-	}
+	if (!o->backing)
+		return -ENOMEM;
+	rc = check_names(o);
+	if (rc < 0)
+		return rc;
 	if (o->mmap_window < (1u << 20)) {
 		fprintf(stderr, "zcfs: -o mmap_window must be at least 1 MiB\n");
 		return -EINVAL;
@@ -270,11 +398,12 @@ int zcd_opts_check(struct zcd_opts *o)
 		fprintf(stderr, "zcfs: -o acl needs -o default_permissions\n");
 		return -EINVAL;
 	}
-	if (!o->ctl_name)
-		o->ctl_name = strdup(".zcfs");
-	if (!o->ctl_name[0] || strchr(o->ctl_name, '/') || strcmp(o->ctl_name, ".") == 0 ||
-	    strcmp(o->ctl_name, "..") == 0 || strlen(o->ctl_name) > 255) {
-		fprintf(stderr, "zcfs: bad -o ctl=%s (a single file name)\n", o->ctl_name);
+	/* Without default_permissions every permission rule would be the daemon's to enforce
+	 * (search permission along the path, sticky directories, hard-link protection, ...); zcfs
+	 * leaves them to the kernel, which checks the backing's own attributes (docs/architecture.md). */
+	if (o->allow_other && !o->default_permissions) {
+		fprintf(stderr, "zcfs: -o allow_other needs -o default_permissions: other users' access "
+				"is checked by the kernel against the backing files' permissions\n");
 		return -EINVAL;
 	}
 	if (o->rules_path) {
@@ -295,14 +424,15 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		return NULL;
 	if (asprintf(&out,
 		     "backing=%s\nmountpoint=%s\nmode=%s\ncache=%s\nrules=%s\nctl=%s\nctl_private=%d\n"
-		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nsplice_read=%d\nfd_cache=%u\nreadahead_kb=%u\n"
-		     "mmap_window=%zu\nacl=%d\ndefault_permissions=%d\nallow_other=%d\n"
+		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nsplice_read=%d\n"
+		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
+		     "default_permissions=%d\nallow_other=%d\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
-		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus, o->splice_read, o->fd_cache, o->readahead_kb,
-		     o->mmap_window, o->acl, o->default_permissions, o->allow_other,
-		     rules ? rules : "") < 0)
+		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus,
+		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
+		     o->acl, o->default_permissions, o->allow_other, rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);
 	return out;

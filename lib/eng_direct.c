@@ -50,6 +50,8 @@ static int direct_open(struct zc_file *f)
 	char proc[64];
 	int rc;
 
+	if (f->opts.no_extra_fd)
+		return -EMFILE; /* the daemon's descriptor budget has no room for a second one */
 	rc = zc_dio_align(f->fd, &f->priv->mem_align, &f->priv->off_align);
 	if (rc < 0)
 		return rc;

@@ -112,8 +112,39 @@ int zc_file_open(struct zc_file *f, int fd, enum zc_mode mode, const struct zc_f
 		/* Explicit fallback: buffered always works; counted and logged once. */
 		zc_engine_note_fallback(f, mode, ZC_MODE_BUFFERED, -rc);
 		f->active = ZC_MODE_BUFFERED;
+		f->fallback_err = -rc;
 	}
 	return 0;
+}
+
+enum zc_mode zc_file_active(const struct zc_file *f)
+{
+	return __atomic_load_n(&f->active, __ATOMIC_ACQUIRE);
+}
+
+int zc_file_retry(struct zc_file *f, const struct zc_file_opts *opts)
+{
+	int rc = 0;
+
+	if (!f->priv)
+		return -EINVAL;
+	pthread_mutex_lock(&f->priv->lock);
+	if (zc_file_active(f) != f->mode) {
+		f->opts.no_extra_fd = opts->no_extra_fd;
+		rc = engines[f->mode]->open ? engines[f->mode]->open(f) : 0;
+		if (rc == 0) {
+			f->fallback_err = 0;
+			/* Publish after the engine's state: readers pick the engine by active. */
+			__atomic_store_n(&f->active, f->mode, __ATOMIC_RELEASE);
+		}
+	}
+	pthread_mutex_unlock(&f->priv->lock);
+	return rc;
+}
+
+unsigned zc_file_extra_fds(const struct zc_file *f)
+{
+	return f->priv && f->priv->dfd >= 0 ? 1 : 0;
 }
 
 ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd)
@@ -122,7 +153,7 @@ ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *
 	rd->fd = -1;
 	if (off < 0)
 		return -EINVAL;
-	return engines[f->active]->read(f, off, len, rd);
+	return engines[zc_file_active(f)]->read(f, off, len, rd);
 }
 
 void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err)

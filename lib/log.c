@@ -1,5 +1,8 @@
 /* log.c - see zc/log.h. */
+#include <pthread.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
 #include "zc/log.h"
 
@@ -27,4 +30,85 @@ void zc_log(enum zc_log_level level, const char *fmt, ...)
 		fprintf(stderr, "%s\n", line);
 	}
 	va_end(ap);
+}
+
+static uint64_t hash_text(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+bool zc_log_rl_admit(struct zc_log_rl *rl, const char *line, uint64_t now_ms, unsigned burst,
+		     unsigned window_ms, char *note, size_t notelen)
+{
+	uint64_t h = hash_text(line);
+	int hit = -1;
+
+	if (notelen)
+		note[0] = '\0';
+	for (int i = 0; i < ZC_LOG_RL_SLOTS; i++) {
+		if (rl->slot[i].seen && rl->slot[i].hash == h)
+			hit = i;
+		else if (rl->slot[i].dropped && now_ms - rl->slot[i].since_ms >= window_ms &&
+			 notelen && !note[0]) {
+			/* another line's flood is over: say how much of it was left out */
+			snprintf(note, notelen, "last message repeated %u times: %s",
+				 rl->slot[i].dropped, rl->slot[i].text);
+			rl->slot[i].dropped = 0;
+		}
+	}
+	if (hit >= 0 && now_ms - rl->slot[hit].since_ms >= window_ms) {
+		if (rl->slot[hit].dropped && notelen && !note[0])
+			snprintf(note, notelen, "last message repeated %u times: %s",
+				 rl->slot[hit].dropped, rl->slot[hit].text);
+		else if (rl->slot[hit].dropped) {
+			rl->slot[hit].dropped++; /* summarised by a later call */
+			return false;
+		}
+		rl->slot[hit].since_ms = now_ms;
+		rl->slot[hit].seen = 0;
+		rl->slot[hit].dropped = 0;
+	}
+	if (hit < 0) {
+		hit = (int)(rl->next_victim++ % ZC_LOG_RL_SLOTS);
+		for (int i = 0; i < ZC_LOG_RL_SLOTS; i++)
+			if (!rl->slot[i].seen) {
+				hit = i;
+				break;
+			}
+		rl->slot[hit].hash = h;
+		rl->slot[hit].since_ms = now_ms;
+		rl->slot[hit].seen = 0;
+		rl->slot[hit].dropped = 0;
+		snprintf(rl->slot[hit].text, sizeof(rl->slot[hit].text), "%.*s",
+			 (int)strcspn(line, "\n"), line);
+	}
+	if (++rl->slot[hit].seen > burst) {
+		rl->slot[hit].dropped++;
+		return false;
+	}
+	return true;
+}
+
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zc_log_rl rl_state; /* rl_lock */
+
+void zc_log_write_limited(FILE *f, const char *line)
+{
+	struct timespec ts;
+	char note[160];
+	size_t n = strlen(line);
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&rl_lock);
+	ok = zc_log_rl_admit(&rl_state, line, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+			     5, 1000, note, sizeof(note));
+	if (note[0])
+		fprintf(f, "zcfs: %s\n", note);
+	if (ok)
+		fprintf(f, "%s%s", line, n && line[n - 1] == '\n' ? "" : "\n");
+	pthread_mutex_unlock(&rl_lock);
 }

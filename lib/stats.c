@@ -28,6 +28,7 @@ struct zc_stats {
 	_Atomic uint64_t fallback[ZC_MODE_COUNT][ZC_MODE_COUNT];
 	_Atomic uint64_t op_count[ZC_OP_COUNT], op_errors[ZC_OP_COUNT];
 	_Atomic int64_t gauge[ZC_G_COUNT];
+	_Atomic uint64_t event[ZC_EV_COUNT];
 	_Atomic uint64_t written;
 	struct timespec started; /* CLOCK_MONOTONIC, immutable */
 };
@@ -120,6 +121,12 @@ void zc_stats_gauge_add(struct zc_stats *st, enum zc_gauge g, int64_t delta)
 		ADD(st->gauge[g], delta);
 }
 
+void zc_stats_event(struct zc_stats *st, enum zc_event ev)
+{
+	if (st && (unsigned)ev < ZC_EV_COUNT)
+		ADD(st->event[ev], 1);
+}
+
 void zc_stats_reset(struct zc_stats *st)
 {
 	if (!st)
@@ -139,6 +146,8 @@ void zc_stats_reset(struct zc_stats *st)
 		atomic_store_explicit(&st->op_count[o], 0, memory_order_relaxed);
 		atomic_store_explicit(&st->op_errors[o], 0, memory_order_relaxed);
 	}
+	for (int e = 0; e < ZC_EV_COUNT; e++)
+		atomic_store_explicit(&st->event[e], 0, memory_order_relaxed);
 	atomic_store_explicit(&st->written, 0, memory_order_relaxed);
 }
 
@@ -171,6 +180,8 @@ int zc_stats_snapshot(struct zc_stats *st, struct zc_stats_snap *snap)
 	}
 	for (int g = 0; g < ZC_G_COUNT; g++)
 		snap->gauge[g] = LOAD(st->gauge[g]);
+	for (int e = 0; e < ZC_EV_COUNT; e++)
+		snap->event[e] = LOAD(st->event[e]);
 	snap->bytes_written = LOAD(st->written);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	snap->uptime_s = (double)(now.tv_sec - st->started.tv_sec) +
@@ -195,7 +206,16 @@ static const char *gauge_names[ZC_G_COUNT][2] = {
 	{ "zcfs_open_handles", "Open file handles on backing files." },
 	{ "zcfs_inodes", "Inodes in the daemon's table (known to the kernel)." },
 	{ "zcfs_cached_fds", "O_PATH descriptors held by the inode table." },
+	{ "zcfs_handle_fds", "Descriptors held by open file and directory handles." },
 };
+
+struct event_def {
+	const char *metric, *label, *help;
+};
+
+#define ZC_EV_DEF(name, metric, label, help) { metric, label, help },
+static const struct event_def event_defs[ZC_EV_COUNT] = { ZC_EVENTS_LIST(ZC_EV_DEF) };
+#undef ZC_EV_DEF
 
 static void le_label(char *buf, size_t len, unsigned b)
 {
@@ -265,6 +285,15 @@ int zc_stats_render_prom(const struct zc_stats_snap *s, char **out, size_t *len)
 		metric_head(f, gauge_names[g][0], "gauge", gauge_names[g][1]);
 		fprintf(f, "%s %lld\n", gauge_names[g][0], (long long)s->gauge[g]);
 	}
+	for (int e = 0; e < ZC_EV_COUNT; e++) {
+		const struct event_def *d = &event_defs[e];
+		if (e == 0 || strcmp(event_defs[e - 1].metric, d->metric) != 0)
+			metric_head(f, d->metric, "counter", d->help);
+		if (d->label)
+			fprintf(f, "%s{%s} %llu\n", d->metric, d->label, (unsigned long long)s->event[e]);
+		else
+			fprintf(f, "%s %llu\n", d->metric, (unsigned long long)s->event[e]);
+	}
 	metric_head(f, "zcfs_written_bytes_total", "counter", "Bytes written to backing files.");
 	fprintf(f, "zcfs_written_bytes_total %llu\n", (unsigned long long)s->bytes_written);
 	metric_head(f, "zcfs_uptime_seconds", "gauge", "Seconds since the daemon started.");
@@ -325,6 +354,14 @@ int zc_stats_render_json(const struct zc_stats_snap *s, char **out, size_t *len)
 	for (int g = 0; g < ZC_G_COUNT; g++)
 		fprintf(f, "%s\"%s\":%lld", g ? "," : "", gauge_names[g][0] + 5,
 			(long long)s->gauge[g]);
+	fprintf(f, "},\"events\":{");
+	for (int e = 0; e < ZC_EV_COUNT; e++) {
+		const struct event_def *d = &event_defs[e];
+		const char *q = d->label ? strchr(d->label, '"') : NULL; /* reason="uid" -> _uid */
+		fprintf(f, "%s\"%s%s%.*s\":%llu", e ? "," : "", d->metric + 5, q ? "_" : "",
+			q ? (int)strcspn(q + 1, "\"") : 0, q ? q + 1 : "",
+			(unsigned long long)s->event[e]);
+	}
 	fprintf(f, "},\"written_bytes\":%llu,\"cpu\":{\"user_seconds\":%.6f,\"system_seconds\":%.6f},"
 		   "\"context_switches\":{\"voluntary\":%llu,\"involuntary\":%llu}}\n",
 		(unsigned long long)s->bytes_written, s->cpu_user_s, s->cpu_sys_s,

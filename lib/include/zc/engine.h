@@ -4,6 +4,7 @@
 #ifndef ZC_ENGINE_H
 #define ZC_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,6 +29,8 @@ struct zc_rdesc {
 struct zc_file_opts {
 	size_t max_read_bytes;    /* largest request the engine must serve (per-thread buffers) */
 	size_t mmap_window_bytes; /* mmap: files larger than this are mapped in windows */
+	bool no_extra_fd;         /* no descriptor to spare: engines that need a second one (direct)
+				   * fall back with EMFILE until zc_file_retry() finds room */
 };
 
 struct zc_file_priv; /* engine state, see engine_int.h */
@@ -37,7 +40,8 @@ struct zc_file_priv; /* engine state, see engine_int.h */
 struct zc_file {
 	int fd;
 	enum zc_mode mode;   /* requested */
-	enum zc_mode active; /* serving now (differs after a fallback) */
+	enum zc_mode active; /* serving now (differs after a fallback); read with zc_file_active() */
+	int fallback_err;    /* why active differs from mode at open (positive errno), else 0 */
 	struct zc_stats *stats;
 	struct zc_file_opts opts;
 	struct zc_file_priv *priv;
@@ -59,6 +63,17 @@ ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *
  * only rd, never the file: once a reply is sent, another thread may already have closed f (the
  * kernel's RELEASE can overtake the end of the read handler). Never blocks. */
 void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err);
+
+/* The engine serving reads now (atomic: zc_file_retry may change it while others read). */
+enum zc_mode zc_file_active(const struct zc_file *f);
+
+/* After a fallback at open, try the asked engine again (opts: as for open, with the current
+ * descriptor budget). Returns 0 when f now serves f->mode, or -errno (nothing changed).
+ * Thread-safe with concurrent zc_file_read() calls. */
+int zc_file_retry(struct zc_file *f, const struct zc_file_opts *opts);
+
+/* Descriptors f holds besides f->fd (the direct engine's O_DIRECT one): 0 or 1. */
+unsigned zc_file_extra_fds(const struct zc_file *f);
 
 /* Release everything zc_file_open() acquired (not f->fd). Accepts a zeroed or closed f. */
 void zc_file_close(struct zc_file *f);

@@ -21,7 +21,28 @@
 enum zc_op { ZC_OPS_LIST(ZC_OP_ENUM) ZC_OP_COUNT };
 #undef ZC_OP_ENUM
 
-enum zc_gauge { ZC_G_OPEN_HANDLES, ZC_G_INODES, ZC_G_CACHED_FDS, ZC_G_COUNT };
+enum zc_gauge { ZC_G_OPEN_HANDLES, ZC_G_INODES, ZC_G_CACHED_FDS, ZC_G_HANDLE_FDS, ZC_G_COUNT };
+
+/* Events counted once each: X(enum suffix, metric name, label or NULL, help). Entries of one
+ * metric are adjacent; the first one's help text is used. */
+#define ZC_EVENTS_LIST(X)                                                                      \
+	X(INODE_REUSED, "zcfs_inode_reuse_total", NULL,                                       \
+	  "Lookups that found another object under a known (st_dev, st_ino): a new entry was made.") \
+	X(STALE_HANDLE, "zcfs_stale_handles_total", NULL,                                     \
+	  "Backing objects gone when their descriptor was reopened (ESTALE to the kernel).")    \
+	X(EXTERNAL_CHANGE, "zcfs_external_changes_total", NULL,                                \
+	  "Mount-side caches dropped because the backing object changed outside the mount.")    \
+	X(FD_REFUSED_UID, "zcfs_fd_refusals_total", "reason=\"uid\"",                          \
+	  "Opens refused with EMFILE: the caller's share or the daemon's budget was used up.")  \
+	X(FD_REFUSED_BUDGET, "zcfs_fd_refusals_total", "reason=\"budget\"", NULL)              \
+	X(FD_PRESSURE_CLOSE, "zcfs_fd_pressure_closes_total", NULL,                           \
+	  "Idle cached descriptors closed early to make room for open files.")                  \
+	X(NLOOKUP_UNDERFLOW, "zcfs_nlookup_underflows_total", NULL,                            \
+	  "Kernel forgets of more references than were given (clamped; a bug if not 0).")
+
+#define ZC_EV_ENUM(name, metric, label, help) ZC_EV_##name,
+enum zc_event { ZC_EVENTS_LIST(ZC_EV_ENUM) ZC_EV_COUNT };
+#undef ZC_EV_ENUM
 
 /* Latency histogram upper bounds in microseconds (last bucket is +Inf). */
 #define ZC_LAT_BUCKETS 16
@@ -39,6 +60,7 @@ struct zc_stats_snap {
 	uint64_t fallback[ZC_MODE_COUNT][ZC_MODE_COUNT]; /* [from][to] */
 	uint64_t op_count[ZC_OP_COUNT], op_errors[ZC_OP_COUNT];
 	int64_t gauge[ZC_G_COUNT];
+	uint64_t event[ZC_EV_COUNT];
 	uint64_t bytes_written;
 	double uptime_s;
 	double cpu_user_s, cpu_sys_s; /* getrusage(RUSAGE_SELF) of the calling process */
@@ -55,6 +77,7 @@ void zc_stats_op(struct zc_stats *st, enum zc_op op, int err);
 void zc_stats_fallback(struct zc_stats *st, enum zc_mode from, enum zc_mode to);
 void zc_stats_written(struct zc_stats *st, size_t bytes);
 void zc_stats_gauge_add(struct zc_stats *st, enum zc_gauge g, int64_t delta);
+void zc_stats_event(struct zc_stats *st, enum zc_event ev);
 
 /* Zero every counter (gauges and uptime stay). */
 void zc_stats_reset(struct zc_stats *st);

@@ -1,25 +1,25 @@
-/* ops_read.c - the read path and its routing. At open, the file's own user.zcfs.* xattrs, the
- * nearest ancestor directory's (cached per directory for attr_timeout), the rules and the mount
- * default pick an engine; each read asks the engine where the bytes are and sends them by writev
- * (memory) or by splice (descriptor). Latency and bytes are counted per mode. */
+/* route.c - see route.h: the walk from a file up to the root that feeds zc_route_eval, reading
+ * each level's xattrs through its descriptor (one listxattr tells when there are none). */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
 #include <time.h>
 
-#include "zc/log.h"
-#include "zcfs.h"
+#include "ctx.h"
+#include "fd.h"
+#include "route.h"
 
 #define ROUTE_MAX_DEPTH 256
 
-static uint64_t now_ns(void)
+static uint64_t now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Read one xattr of an open descriptor (fd >= 0) or of an inode through /proc into buf.
@@ -70,13 +70,13 @@ struct route_walk {
 /* Fill the cached xattrs of directory in, refreshing them when older than attr_timeout. */
 static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, char *mode, char *cache)
 {
-	uint64_t now_ms = now_ns() / 1000000, ttl_ms = (uint64_t)(ctx->opts.attr_timeout * 1000);
+	uint64_t now = now_ms(), ttl_ms = (uint64_t)(ctx->opts.attr_timeout * 1000);
 	char m[32] = "", c[32] = "", proc[64];
 	int fd;
 
 	mode[0] = cache[0] = '\0';
 	pthread_mutex_lock(&ctx->tbl.lock);
-	if (in->xa_stamp_ms && now_ms - in->xa_stamp_ms < ttl_ms) {
+	if (in->xa_stamp_ms && now - in->xa_stamp_ms < ttl_ms) {
 		snprintf(mode, 32, "%s", in->xa_mode ? in->xa_mode : "");
 		snprintf(cache, 32, "%s", in->xa_cache ? in->xa_cache : "");
 		pthread_mutex_unlock(&ctx->tbl.lock);
@@ -100,7 +100,7 @@ static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, char *mode, cha
 	free(in->xa_cache);
 	in->xa_mode = dm;
 	in->xa_cache = dc;
-	in->xa_stamp_ms = now_ms ? now_ms : 1;
+	in->xa_stamp_ms = now ? now : 1;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }
 
@@ -180,38 +180,4 @@ void zcd_route_invalidate(struct zcd_ctx *ctx, struct zcd_inode *in)
 	pthread_mutex_lock(&ctx->tbl.lock);
 	in->xa_stamp_ms = 0;
 	pthread_mutex_unlock(&ctx->tbl.lock);
-}
-
-void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
-{
-	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_fh *fh = (struct zcd_fh *)(uintptr_t)fi->fh;
-	struct zc_rdesc rd;
-	enum zc_mode mode;
-	uint64_t t0;
-	ssize_t n;
-	int rc;
-
-	if (fh->ctl_kind)
-		return zcd_ctl_read(req, fh, size, off);
-	/* Nothing of fh may be touched once the reply is sent: RELEASE can overtake us. */
-	mode = fh->file.active;
-	t0 = now_ns();
-	n = zc_file_read(&fh->file, off, size, &rd);
-	if (n < 0) {
-		zc_stats_read(ctx->stats, mode, 0, now_ns() - t0, (int)n);
-		return zcd_reply_err(req, ZC_OP_read, (int)n);
-	}
-	if (rd.kind == ZC_RD_FD) {
-		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(rd.len);
-		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-		bv.buf[0].fd = rd.fd;
-		bv.buf[0].pos = rd.pos;
-		rc = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
-	} else {
-		rc = fuse_reply_buf(req, rd.mem, rd.len);
-	}
-	zc_file_read_done(NULL, &rd, rc);
-	zc_stats_read(ctx->stats, mode, rd.len, now_ns() - t0, rc);
-	zc_stats_op(ctx->stats, ZC_OP_read, rc);
 }

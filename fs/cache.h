@@ -1,0 +1,33 @@
+/* cache.h - coherence of the mount's own page cache with the backing files. zcfs remembers each
+ * file's stamp (size, mtime, ctime) as it last saw or made it: changes made through the mount
+ * are absorbed into the stamp and keep the cached pages; changes made by other processes are
+ * noticed where attributes pass through the daemon (open, getattr, lookup, listings) and drop
+ * them. The kernel's own mtime check (FUSE_CAP_AUTO_INVAL_DATA) stays off because it cannot
+ * tell the two apart. Thread-safe (tbl->lock). */
+#ifndef ZCD_CACHE_H
+#define ZCD_CACHE_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "zc/mode.h"
+
+struct zcd_ctx;
+struct zcd_inode;
+
+/* At open (or opendir) with cache policy policy and fresh attributes st: may the kernel keep
+ * the pages it holds (FOPEN_KEEP_CACHE)? *changed tells that another process changed the object
+ * since zcfs last saw it (counted; the caller also drops the kernel's cached attributes). */
+bool zcd_cache_open(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+		    enum zc_cache policy, bool *changed);
+/* Attributes of in seen outside open: if another process changed a file whose pages the mount
+ * caches, drop them (deferred to the notifier: never inside a request handler). */
+void zcd_cache_observe(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st);
+/* A write (or size change) through the mount is starting / has ended; st: the backing file's
+ * attributes after it (NULL if unknown: the next observation decides). */
+void zcd_cache_write_begin(struct zcd_ctx *ctx, struct zcd_inode *in);
+void zcd_cache_write_end(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st);
+/* A change made through the mount without a write (chmod, xattrs, link, rename): absorb st. */
+void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st);
+
+#endif

@@ -1,0 +1,50 @@
+/* ctx.h - the daemon's state, reached from every request through fuse_req_userdata(): options,
+ * the inode table, the descriptor budget, statistics, who mounted, and what FUSE negotiated.
+ * There are no mutable globals; lock facts are written at each declaration. */
+#ifndef ZCD_CTX_H
+#define ZCD_CTX_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "fd.h"
+#include "handle.h"
+#include "inode.h"
+#include "opts.h"
+#include "zc/engine.h"
+#include "zc/stats.h"
+
+struct zcd_ctl;
+struct zcd_notifier;
+
+struct zcd_ctx {
+	struct zcd_opts opts;       /* immutable after start-up */
+	struct zcd_table tbl;
+	struct zcd_fds fds;         /* descriptor budget and handle anchors (fd.h) */
+	struct zcd_inode root;      /* BACKING itself; node id FUSE_ROOT_ID */
+	struct zc_stats *stats;
+	struct fuse_session *se;
+	struct zcd_notifier *notifier; /* deferred cache invalidations (notify.h) */
+	struct zcd_ctl *ctl;        /* NULL with -o noctl */
+	_Atomic uint64_t forgets_since_trim; /* inodes forgotten since the last malloc_trim */
+	int root_fd;                /* O_RDONLY|O_DIRECTORY of BACKING, for openat2 below the root */
+	bool is_root;               /* running as uid 0: switch fs credentials per request */
+	uid_t owner_uid;            /* the mounting user */
+	gid_t owner_gid;
+	gid_t *root_groups;         /* supplementary groups at start, restored after a switch */
+	int nroot_groups;
+	size_t max_read;            /* bytes, negotiated max request */
+	struct zc_file_opts fopts;  /* for every engine; immutable after start-up */
+	bool splice_write;          /* negotiated FUSE_CAP_SPLICE_WRITE */
+	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */
+	pthread_mutex_t open_lock;
+};
+
+static inline struct zcd_ctx *zcd_ctx(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+#endif

@@ -1,0 +1,289 @@
+/* file.c - see file.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "ctx.h"
+#include "fd.h"
+#include "file.h"
+#include "inode.h"
+#include "notify.h"
+#include "req.h"
+#include "route.h"
+#include "zc/log.h"
+
+#define RETRY_INTERVAL_NS 100000000ull /* a fallen-back handle retries its engine at most 10x/s */
+
+struct zcd_file {
+	struct zcd_fh fh;        /* first: the handle's ops and list links */
+	int fd;                  /* backing descriptor (reads and writes); owned */
+	struct zc_file eng;      /* read engine state */
+	struct zcd_inode *inode; /* referenced by opens */
+	enum zc_cache cache;     /* mount-side policy chosen at open */
+	uid_t uid;               /* the budget share this handle is charged to */
+	unsigned extra_fds;      /* charged besides fd (the direct engine's) */
+	bool in_fallback;        /* counted in inode->fallback_handles; tbl->lock */
+	_Atomic uint64_t next_retry_ns;
+};
+
+static const struct zcd_fh_ops file_ops;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int zcd_file_backing_flags(const struct zcd_ctx *ctx, int flags)
+{
+	flags &= ~(O_NOFOLLOW | O_NOCTTY | O_DIRECT | O_CREAT | O_EXCL);
+	if (ctx->opts.writeback) {
+		/* The kernel reads to fill partial pages and handles O_APPEND itself. */
+		if ((flags & O_ACCMODE) == O_WRONLY)
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		flags &= ~O_APPEND;
+	}
+	return flags;
+}
+
+int zcd_file_charge(fuse_req_t req)
+{
+	return zcd_fds_charge(zcd_ctx(req), fuse_req_ctx(req)->uid, 1, true);
+}
+
+/* Decide the mount-side cache for this open (keep_cache / direct_io) from the policy. */
+static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_file *f, struct fuse_file_info *fi)
+{
+	struct stat st;
+	bool changed;
+
+	fi->keep_cache = 0;
+	fi->direct_io = 0;
+	if ((fi->flags & O_DIRECT) || f->cache == ZC_CACHE_NONE) {
+		fi->direct_io = 1;
+		return;
+	}
+	if (fstat(f->fd, &st) < 0)
+		return; /* unknown: drop the cache, always safe */
+	fi->keep_cache = zcd_cache_open(ctx, f->inode, &st, f->cache, &changed);
+	/* Changed behind the mount's back: the kernel would go on clamping reads at the old size
+	 * until attr_timeout. Invalidate the attributes (offset -1: no pages, no page locks, safe
+	 * inside OPEN) so the next read fetches the new size. */
+	if (changed)
+		fuse_lowlevel_notify_inval_inode(ctx->se, zcd_inode_nodeid(ctx, f->inode), -1, 0);
+}
+
+static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on)
+{
+	pthread_mutex_lock(&ctx->tbl.lock);
+	if (f->in_fallback != on) {
+		f->in_fallback = on;
+		if (on)
+			f->inode->fallback_handles++;
+		else
+			f->inode->fallback_handles--;
+	}
+	pthread_mutex_unlock(&ctx->tbl.lock);
+}
+
+/* Start the read engine chosen by routing; a second descriptor (direct) needs room in the
+ * budget, else the engine falls back until there is room. */
+static void start_engine(struct zcd_ctx *ctx, struct zcd_file *f, enum zc_mode mode)
+{
+	struct zc_file_opts opts = ctx->fopts;
+	bool charged = false;
+
+	if (mode == ZC_MODE_DIRECT)
+		charged = zcd_fds_charge(ctx, f->uid, 1, false) == 0;
+	opts.no_extra_fd = !charged;
+	zc_file_open(&f->eng, f->fd, mode, &opts, ctx->stats);
+	f->extra_fds = zc_file_extra_fds(&f->eng);
+	if (charged && !f->extra_fds)
+		zcd_fds_uncharge(ctx, f->uid, 1, false);
+	if (zc_file_active(&f->eng) != f->eng.mode)
+		set_fallback(ctx, f, true);
+}
+
+void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, int fd,
+			  struct fuse_file_info *fi, const struct fuse_entry_param *e)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zc_route_out route;
+	struct zcd_file *f;
+
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(fd);
+		zcd_fds_uncharge(ctx, fuse_req_ctx(req)->uid, 1, true);
+		if (e)
+			zcd_inode_forget(ctx, in, 1);
+		return zcd_reply_err(req, op, -ENOMEM);
+	}
+	f->fd = fd;
+	f->inode = in;
+	f->uid = fuse_req_ctx(req)->uid;
+	zcd_route(ctx, in, fd, &route);
+	f->cache = route.cache;
+	start_engine(ctx, f, route.mode);
+	apply_cache_policy(ctx, f, fi); /* before counting this open: cache=drop asks for others */
+	zcd_inode_opened(ctx, in);
+	/* A read-only handle has nothing to write back and zcfs keeps POSIX locks as OFD locks
+	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && !ctx->opts.writeback;
+	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, 1);
+	/* An interrupted CREATE: the kernel never saw the entry, so its reference goes too. */
+	if (zcd_fh_reply_open(req, op, &f->fh, &file_ops, fi, e) < 0 && e)
+		zcd_inode_forget(ctx, in, 1);
+}
+
+/* A handle whose engine fell back for want of descriptors tries again, at most every
+ * RETRY_INTERVAL_NS, when the budget has room. */
+static void maybe_recover(struct zcd_ctx *ctx, struct zcd_file *f)
+{
+	struct zc_file_opts opts = ctx->fopts;
+	uint64_t now = now_ns(), due = atomic_load_explicit(&f->next_retry_ns, memory_order_relaxed);
+
+	if (f->eng.fallback_err != EMFILE || now < due ||
+	    !atomic_compare_exchange_strong(&f->next_retry_ns, &due, now + RETRY_INTERVAL_NS))
+		return;
+	if (zcd_fds_charge(ctx, f->uid, 1, false) < 0)
+		return;
+	opts.no_extra_fd = false;
+	if (zc_file_retry(&f->eng, &opts) == 0 && zc_file_extra_fds(&f->eng)) {
+		f->extra_fds = 1;
+		set_fallback(ctx, f, false);
+		zc_log(ZC_LOG_INFO, "%s read path available again", zc_mode_name(f->eng.mode));
+		return;
+	}
+	zcd_fds_uncharge(ctx, f->uid, 1, false);
+}
+
+static void file_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_file *f = (struct zcd_file *)fh;
+	struct zc_rdesc rd;
+	enum zc_mode mode;
+	uint64_t t0;
+	ssize_t n;
+	int rc;
+
+	if (zc_file_active(&f->eng) != f->eng.mode)
+		maybe_recover(ctx, f);
+	/* Nothing of f may be touched once the reply is sent: RELEASE can overtake us. */
+	mode = zc_file_active(&f->eng);
+	t0 = now_ns();
+	n = zc_file_read(&f->eng, off, size, &rd);
+	if (n < 0) {
+		zc_stats_read(ctx->stats, mode, 0, now_ns() - t0, (int)n);
+		return zcd_reply_err(req, ZC_OP_read, (int)n);
+	}
+	if (rd.kind == ZC_RD_FD) {
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(rd.len);
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = rd.fd;
+		bv.buf[0].pos = rd.pos;
+		rc = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+	} else {
+		rc = fuse_reply_buf(req, rd.mem, rd.len);
+	}
+	zc_file_read_done(NULL, &rd, rc);
+	zc_stats_read(ctx->stats, mode, rd.len, now_ns() - t0, rc);
+	zc_stats_op(ctx->stats, ZC_OP_read, rc);
+}
+
+static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_file *f = (struct zcd_file *)fh;
+	size_t size = fuse_buf_size(bufv);
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
+	struct stat st;
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = f->fd;
+	out.buf[0].pos = off;
+	zcd_cache_write_begin(ctx, f->inode);
+	n = fuse_buf_copy(&out, bufv, 0);
+	/* The mount's own change: its cached pages stay (cache.h). */
+	zcd_cache_write_end(ctx, f->inode, fstat(f->fd, &st) == 0 ? &st : NULL);
+	if (n < 0)
+		return zcd_reply_err(req, ZC_OP_write, (int)n);
+	zc_stats_written(ctx->stats, (size_t)n);
+	zc_stats_op(ctx->stats, ZC_OP_write, 0);
+	fuse_reply_write(req, (size_t)n);
+}
+
+static int file_flush(struct zcd_fh *fh)
+{
+	struct zcd_file *f = (struct zcd_file *)fh;
+	/* close() of a duplicate reports delayed write errors (NFS-style backings) like a close
+	 * of the caller's descriptor would. */
+	int fd = dup(f->fd);
+
+	return fd < 0 ? -errno : (close(fd) < 0 ? -errno : 0);
+}
+
+static int file_fsync(struct zcd_fh *fh, int datasync)
+{
+	struct zcd_file *f = (struct zcd_file *)fh;
+
+	return (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0 ? -errno : 0;
+}
+
+static int file_backing_fd(struct zcd_fh *fh)
+{
+	return ((struct zcd_file *)fh)->fd;
+}
+
+static void file_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+{
+	struct zcd_file *f = (struct zcd_file *)fh;
+	struct zcd_inode *in = f->inode;
+	bool drop;
+
+	set_fallback(ctx, f, false);
+	pthread_mutex_lock(&ctx->tbl.lock);
+	drop = f->cache == ZC_CACHE_DROP && in->opens == 1;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	zc_file_close(&f->eng);
+	close(f->fd);
+	zcd_fds_uncharge(ctx, f->uid, f->extra_fds, false);
+	zcd_fds_uncharge(ctx, f->uid, 1, true);
+	if (drop && !at_exit)
+		zcd_notify_inval(ctx, in); /* cache=drop: the last close drops the mount's pages */
+	zcd_inode_closed(ctx, in);
+	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, -1);
+	free(f);
+}
+
+static const struct zcd_fh_ops file_ops = {
+	.kind = "file",
+	.read = file_read,
+	.write = file_write,
+	.flush = file_flush,
+	.fsync = file_fsync,
+	.backing_fd = file_backing_fd,
+	.release = file_release,
+};
+
+int zcd_file_describe_fallback(struct zcd_ctx *ctx, struct zcd_inode *in, char *buf, size_t len)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&ctx->tbl.lock);
+	n = in->fallback_handles;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	if (!n)
+		return snprintf(buf, len, "%s", "");
+	return snprintf(buf, len, " fallback=buffered handles=%u", n);
+}

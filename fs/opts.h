@@ -1,0 +1,43 @@
+/* opts.h - the daemon's command line: one table of -o options (parsed strictly: a value that
+ * does not fit its type is refused, never wrapped), their help text, and the checks that run
+ * before any FUSE session exists. Not thread-safe; used once at start-up. */
+#ifndef ZCD_OPTS_H
+#define ZCD_OPTS_H
+
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+
+#include "zc/mode.h"
+#include "zc/route.h"
+
+struct zcd_opts {
+	char *backing;    /* realpath of BACKING after zcd_opts_check() */
+	char *mountpoint; /* as given */
+	char *mode_str, *cache_str, *rules_path, *ctl_name;
+	enum zc_mode mode;
+	enum zc_cache cache;
+	struct zc_rules *rules; /* loaded by zcd_opts_check(); owned */
+	double entry_timeout, attr_timeout; /* seconds, finite, >= 0 */
+	unsigned fd_cache;        /* max idle O_PATH descriptors (0: RLIMIT_NOFILE/2) */
+	unsigned max_open_per_uid; /* open handles per uid other than the owner and root (0: derived) */
+	unsigned readahead_kb;    /* mount bdi read_ahead_kb (0: leave the kernel's) */
+	size_t mmap_window;       /* bytes */
+	int noctl, ctl_private, writeback, noreaddirplus, splice_read, acl;
+	int show_help, show_version, foreground, debug, singlethread;
+	int nonopts;              /* positional arguments seen while parsing */
+	int default_permissions, allow_other; /* seen in -o (passed on to libfuse too) */
+};
+
+/* Parse argv into opts and the args libfuse gets. Returns 0, 1 when --help/--version was
+ * handled (exit 0), or -EINVAL after printing one line naming the problem. */
+int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts);
+/* Validate everything before any session exists: BACKING and MOUNTPOINT are directories, neither
+ * inside the other, MOUNTPOINT not busy; mode, cache and ctl names; allow_other only with
+ * default_permissions. Loads the rules file. Prints one line per problem. Returns 0 or -errno. */
+int zcd_opts_check(struct zcd_opts *opts);
+void zcd_opts_free(struct zcd_opts *opts);
+void zcd_opts_usage(const char *progname);
+/* The effective configuration as text (for .zcfs/config); malloc'ed, caller frees. */
+char *zcd_opts_describe(const struct zcd_opts *opts);
+
+#endif

@@ -1,0 +1,97 @@
+/* req.c - see req.h: per-request credentials, caller checks and replies. */
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "req.h"
+
+#define MAX_GROUPS 64
+
+int zcd_creds_enter(fuse_req_t req, struct zcd_creds *c, bool creating)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	gid_t groups[MAX_GROUPS];
+	int n;
+
+	c->switched = false;
+	if (!ctx->is_root || (fc->uid == 0 && fc->gid == 0))
+		return 0;
+	if (!creating && ctx->opts.default_permissions)
+		return 0; /* the kernel checked permissions already */
+	n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	if (n > MAX_GROUPS)
+		n = MAX_GROUPS;
+	if (n < 0)
+		n = 0;
+	/* Raw system calls: they change this thread only (glibc's wrappers change every thread). */
+	if (syscall(SYS_setgroups, n, groups) < 0)
+		return -errno;
+	syscall(SYS_setfsgid, fc->gid);
+	syscall(SYS_setfsuid, fc->uid);
+	c->switched = true;
+	return 0;
+}
+
+void zcd_creds_leave(fuse_req_t req, struct zcd_creds *c)
+{
+	struct zcd_ctx *ctx;
+
+	if (!req || !c->switched)
+		return;
+	ctx = zcd_ctx(req);
+	syscall(SYS_setfsuid, 0);
+	syscall(SYS_setfsgid, 0);
+	syscall(SYS_setgroups, ctx->nroot_groups, ctx->root_groups);
+	c->switched = false;
+}
+
+bool zcd_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[MAX_GROUPS];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	for (int i = 0; i < n && i < MAX_GROUPS; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+bool zcd_caller_may(fuse_req_t req, const struct stat *st, int mask)
+{
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	int shift = 0;
+
+	if (fc->uid == 0)
+		return true;
+	if (fc->uid == st->st_uid) /* the owner may always ask about its own file's cache */
+		return mask == W_OK || (st->st_mode & ((unsigned)mask << 6)) != 0;
+	if (zcd_caller_in_group(req, st->st_gid))
+		shift = 3;
+	return (st->st_mode & ((unsigned)mask << shift)) != 0;
+}
+
+void zcd_reply_err(fuse_req_t req, enum zc_op op, int neg_errno)
+{
+	int e = neg_errno < 0 ? -neg_errno : neg_errno;
+
+	zc_stats_op(zcd_ctx(req)->stats, op, e);
+	fuse_reply_err(req, e);
+}
+
+void zcd_reply_status(fuse_req_t req, enum zc_op op, int rc)
+{
+	if (rc < 0)
+		return zcd_reply_err(req, op, rc);
+	zc_stats_op(zcd_ctx(req)->stats, op, 0);
+	fuse_reply_err(req, 0);
+}
+
+void zcd_count_ok(fuse_req_t req, enum zc_op op)
+{
+	zc_stats_op(zcd_ctx(req)->stats, op, 0);
+}
