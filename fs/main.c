@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "ctx.h"
 #include "fd.h"
+#include "logpipe.h"
 #include "notify.h"
 #include "ops.h"
 #include "zc/kmod.h"
@@ -58,15 +59,6 @@ static void log_to_fuse(enum zc_log_level level, const char *fmt, va_list ap)
 	char line[1024];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	fuse_log((enum fuse_log_level)level, "zcfs: %s\n", line);
-}
-
-/* Every line libfuse or zcfs logs: repeated lines are limited (a user truncating a file under
- * mmap readers can make libfuse report each failed reply). */
-static void fuse_log_limited(enum fuse_log_level level, const char *fmt, va_list ap)
-{
-	char line[1024];
-	vsnprintf(line, sizeof(line), fmt, ap);
-	zc_log_write_limited(stderr, line);
 }
 
 static void zcd_init(void *userdata, struct fuse_conn_info *conn)
@@ -280,6 +272,7 @@ int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cmd = { 0 };
+	struct zcd_logpipe *logpipe = NULL;
 	struct zcd_ctx *ctx;
 	int rc = 1, r;
 
@@ -303,7 +296,6 @@ int main(int argc, char *argv[])
 		rc = 2;
 		goto out_cmd;
 	}
-	fuse_set_log_func(fuse_log_limited);
 	zc_log_set_sink(log_to_fuse, cmd.debug ? ZC_LOG_DEBUG : ZC_LOG_INFO);
 	if (check_dev_fuse() < 0)
 		goto out_cmd;
@@ -335,6 +327,10 @@ int main(int argc, char *argv[])
 	}
 	set_readahead(ctx);
 	fuse_daemonize(cmd.foreground);
+	/* Repeated lines are limited (a user truncating a file under mmap readers can make
+	 * libfuse report every failed reply). */
+	if (cmd.foreground)
+		logpipe = zcd_logpipe_start();
 	if (zcd_notify_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no notifier thread: external changes are seen at the next open");
 	r = run_loop(ctx, &cmd);
@@ -342,6 +338,7 @@ int main(int argc, char *argv[])
 	zcd_notify_stop(ctx);
 	fuse_session_unmount(ctx->se);
 	zcd_fh_release_all(ctx);
+	zcd_logpipe_stop(logpipe);
 out_signals:
 	fuse_remove_signal_handlers(ctx->se);
 out_session:

@@ -102,6 +102,11 @@ int zc_route_check_xattr(const char *name, const char *value, size_t size)
 	if (strcmp(name, ZC_XATTR_EFFECTIVE) == 0 || strcmp(name, ZC_XATTR_DIOALIGN) == 0 ||
 	    strcmp(name, ZC_XATTR_RESIDENCY) == 0)
 		return -EPERM;
+	/* Written through the mount, a value is exactly a name: "mmap\0" (a C string's size) would
+	 * be stored with its NUL and shown so by getfattr; refuse it rather than store that. */
+	if (size && value && value[size - 1] == '\0' &&
+	    (strcmp(name, ZC_XATTR_MODE) == 0 || strcmp(name, ZC_XATTR_CACHE) == 0))
+		return -EINVAL;
 	if (strcmp(name, ZC_XATTR_MODE) == 0) {
 		enum zc_mode m;
 		return value && zc_mode_parse(value, size, &m) == 0 ? 0 : -EINVAL;

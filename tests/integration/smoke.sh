@@ -29,6 +29,33 @@ exec 3<>"$t/mnt/.zcfs/ctl"; echo "residency ../x" >&3; r=$(cat <&3); exec 3>&-
 exec 3<>"$t/mnt/.zcfs/ctl"; echo "residency f" >&3; r=$(cat <&3); exec 3>&-
 [[ $r == ok* ]] && grep -q '^pages=733$' <<<"$r" || fail "residency reply: $r"
 echo "ok ctl"
+# A value written with its C string NUL ("mmap\0") is refused like any bad value: stored, it
+# would read back with the NUL.
+python3 - "$t/mnt/f" <<'PY' || fail "xattr value with a trailing NUL"
+import errno, os, sys
+try:
+    os.setxattr(sys.argv[1], "user.zcfs.mode", b"mmap\0")
+    raise SystemExit("accepted")
+except OSError as e:
+    assert e.errno == errno.EINVAL, e
+os.setxattr(sys.argv[1], "user.zcfs.mode", b"mmap")
+assert os.getxattr(sys.argv[1], "user.zcfs.mode") == b"mmap"
+PY
+echo "ok user.zcfs.mode=\"mmap\\0\" refused with EINVAL, \"mmap\" stored as given"
+# Control files report the size a read returns, so tools that trust st_size copy all of it.
+python3 - "$t/mnt/.zcfs" "$t" <<'PY' || fail "control file sizes"
+import os, shutil, sys
+d, t = sys.argv[1], sys.argv[2]
+for name in ("stats", "stats.json", "config"):
+    st = os.stat(os.path.join(d, name))
+    assert st.st_size > 0, f"{name}: st_size 0"
+    shutil.copy(os.path.join(d, name), os.path.join(t, name))
+    got = open(os.path.join(t, name), "rb").read()
+    assert len(got) > 0 and got.endswith(b"\n"), f"{name}: copied {len(got)} bytes"
+    with open(os.path.join(d, name), "rb") as f:
+        assert len(f.read()) == os.fstat(f.fileno()).st_size, f"{name}: read length != fstat size"
+PY
+echo "ok stats, stats.json, config: st_size is what a read returns; shutil.copy copies them whole"
 fusermount3 -u "$t/mnt" || fail "unmount"
 wait "$pid"; rc=$?; pid=
 [ $rc = 0 ] || fail "daemon exit $rc"

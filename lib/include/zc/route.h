@@ -69,7 +69,9 @@ int zc_route_eval(const struct zc_rules *rules, const char *relpath, zc_route_le
 int zc_route_format(const struct zc_route_out *r, char *buf, size_t len);
 
 /* Validate a setxattr of name=value: returns 0 if name is not ours or the value is valid, -EINVAL
- * for a bad value of user.zcfs.mode/cache, -EPERM for the read-only virtual ones. */
+ * for a bad value of user.zcfs.mode/cache (anything but exactly a name: a trailing NUL too, which
+ * the readers of such values, zc_mode_parse and zc_cache_parse, tolerate in values written on
+ * the backing directly), -EPERM for the read-only virtual ones. */
 int zc_route_check_xattr(const char *name, const char *value, size_t size);
 
 #endif

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Bad option values are refused before anything is mounted: exit status 2 and one line naming
+# the option (negative numbers used to wrap, nan and inf timeouts used to mount). Good values
+# with suffixes mount and show in .zcfs/config.
+set -u
+zcfs=$1
+if [ ! -c /dev/fuse ]; then
+  [ "${ZCFS_REQUIRE_MOUNT:-}" = 1 ] && { echo "FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1"; exit 1; }
+  echo "SKIP: no /dev/fuse"; exit 77
+fi
+t=$(mktemp -d /tmp/zcfs-opts.XXXXXX); mkdir "$t/src" "$t/mnt"; pid=
+cleanup() { mountpoint -q "$t/mnt" && { fusermount3 -u "$t/mnt" || fusermount3 -uz "$t/mnt"; }; [ -n "$pid" ] && wait "$pid" 2>/dev/null; rm -rf "$t"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+n=0
+printf 'data/** mode=direct\nbad line here\n' > "$t/rules"
+refuse() { # option expected-substring
+  local err rc
+  err=$(timeout 10 "$zcfs" -f -o "$1" "$t/src" "$t/mnt" 2>&1 >/dev/null); rc=$?
+  mountpoint -q "$t/mnt" && { fusermount3 -u "$t/mnt"; fail "-o $1 mounted"; }
+  [ $rc = 2 ] || fail "-o $1: exit $rc, expected 2 ($err)"
+  [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "-o $1: expected one line, got: $err"
+  [[ $err == *"$2"* ]] || fail "-o $1: message '$err' lacks '$2'"
+  n=$((n + 1)); echo "ok $n - -o $1 refused: $err"
+}
+refuse fd_cache=-1 "bad -o fd_cache=-1"
+refuse fd_cache=abc "bad -o fd_cache=abc"
+refuse fd_cache= "bad -o fd_cache="
+refuse fd_cache=99999999999 "out of range"
+refuse readahead_kb=-5 "bad -o readahead_kb=-5"
+refuse max_open_per_uid=-1 "bad -o max_open_per_uid=-1"
+refuse mmap_window=-1 "bad -o mmap_window=-1"
+refuse mmap_window=1k "at least 1 MiB"
+refuse mmap_window=18446744073709551615g "out of range"
+refuse attr_timeout=nan "bad -o attr_timeout=nan"
+refuse attr_timeout=inf "bad -o attr_timeout=inf"
+refuse attr_timeout=-1 "bad -o attr_timeout=-1"
+refuse entry_timeout=1e400 "bad -o entry_timeout=1e400"
+refuse entry_timeout=1s "bad -o entry_timeout=1s"
+refuse mode=turbo "bad -o mode=turbo"
+refuse cache=forever "bad -o cache=forever"
+refuse ctl=a/b "bad -o ctl=a/b"
+refuse allow_other "allow_other needs -o default_permissions"
+refuse acl "acl needs -o default_permissions"
+refuse rules="$t/rules" "$t/rules:2:"
+
+"$zcfs" -f -o mmap_window=64m,attr_timeout=0.25,entry_timeout=0,fd_cache=100,max_open_per_uid=7 \
+  "$t/src" "$t/mnt" 2>"$t/log" & pid=$!
+for _ in $(seq 100); do mountpoint -q "$t/mnt" && break; sleep 0.1; done
+mountpoint -q "$t/mnt" || fail "good values did not mount: $(cat "$t/log")"
+cfg=$(cat "$t/mnt/.zcfs/config")
+for want in mmap_window=67108864 attr_timeout=0.25 entry_timeout=0 fd_cache=100 max_open_per_uid=7; do
+  grep -qx "$want" <<<"$cfg" || fail "config lacks $want: $cfg"
+done
+grep -qE '^fd_limit=[0-9]+$' <<<"$cfg" && grep -qE '^fd_reserve=[0-9]+$' <<<"$cfg" || fail "config lacks the effective budget: $cfg"
+n=$((n + 1)); echo "ok $n - k/m/g suffixes and fractions accepted, shown in config with the effective descriptor budget"
+fusermount3 -u "$t/mnt"; wait "$pid" || fail "daemon exit status"; pid=
+echo "$n passed, 0 failed"
