@@ -17,6 +17,7 @@
 #include "zc/stats.h"
 
 struct zcd_ctl;
+struct zcd_file;
 struct zcd_notifier;
 
 struct zcd_ctx {
@@ -40,6 +41,10 @@ struct zcd_ctx {
 	bool splice_write;          /* negotiated FUSE_CAP_SPLICE_WRITE */
 	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */
 	pthread_mutex_t open_lock;
+	/* File handles holding a second descriptor (file.c), oldest first; extra_lock, which is
+	 * taken before tbl->lock. */
+	struct zcd_file *extra_head, *extra_tail;
+	pthread_mutex_t extra_lock;
 };
 
 static inline struct zcd_ctx *zcd_ctx(fuse_req_t req)

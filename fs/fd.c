@@ -237,10 +237,11 @@ static struct zcd_uid_count *uid_slot_locked(struct zcd_fds *f, uid_t uid, bool 
 	return &f->uids[f->nuids++];
 }
 
-int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, unsigned nfds, bool is_handle)
+int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind)
 {
 	struct zcd_fds *f = &ctx->fds;
-	bool capped = is_handle && uid != 0 && uid != ctx->owner_uid;
+	bool is_handle = kind != ZCD_CHARGE_EXTRA, capped = is_handle && uid != 0 && uid != ctx->owner_uid;
+	unsigned budget = f->limit - (kind == ZCD_CHARGE_DIR ? f->reserve / 2 : f->reserve);
 	struct zcd_uid_count *u = NULL;
 	enum zc_event refused = ZC_EV_COUNT;
 
@@ -252,36 +253,35 @@ int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, unsigned nfds, bool is_handle
 		else if (capped && u->handles >= f->per_uid_max)
 			refused = ZC_EV_FD_REFUSED_UID;
 	}
-	if (refused == ZC_EV_COUNT && f->handle_fds + nfds > f->limit - f->reserve)
+	if (refused == ZC_EV_COUNT && f->handle_fds + 1 > budget)
 		refused = ZC_EV_FD_REFUSED_BUDGET;
 	if (refused == ZC_EV_COUNT) {
-		f->handle_fds += nfds;
+		f->handle_fds++;
 		if (u)
 			u->handles++;
 	}
 	pthread_mutex_unlock(&ctx->tbl.lock);
-	if (refused != ZC_EV_COUNT) {
-		zc_stats_event(ctx->stats, refused);
-		return -EMFILE;
-	}
-	zc_stats_gauge_add(ctx->stats, ZC_G_HANDLE_FDS, nfds);
+	if (refused != ZC_EV_COUNT)
+		return refused == ZC_EV_FD_REFUSED_UID ? -EMFILE : -ENFILE;
+	zc_stats_gauge_add(ctx->stats, ZC_G_HANDLE_FDS, 1);
 	zcd_fd_trim(ctx); /* the cache's share just shrank */
 	return 0;
 }
 
-void zcd_fds_uncharge(struct zcd_ctx *ctx, uid_t uid, unsigned nfds, bool is_handle)
+void zcd_fds_uncharge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind)
 {
 	struct zcd_fds *f = &ctx->fds;
 
 	pthread_mutex_lock(&ctx->tbl.lock);
-	f->handle_fds -= nfds < f->handle_fds ? nfds : f->handle_fds;
-	if (is_handle) {
+	if (f->handle_fds)
+		f->handle_fds--;
+	if (kind != ZCD_CHARGE_EXTRA) {
 		struct zcd_uid_count *u = uid_slot_locked(f, uid, false);
 		if (u && u->handles && --u->handles == 0)
 			*u = f->uids[--f->nuids]; /* keep the array dense */
 	}
 	pthread_mutex_unlock(&ctx->tbl.lock);
-	zc_stats_gauge_add(ctx->stats, ZC_G_HANDLE_FDS, -(int64_t)nfds);
+	zc_stats_gauge_add(ctx->stats, ZC_G_HANDLE_FDS, -1);
 }
 
 bool zcd_fds_relieve(struct zcd_ctx *ctx, int err)

@@ -64,11 +64,15 @@ void zcd_fd_trim(struct zcd_ctx *ctx);
  * descriptor or -errno. */
 int zcd_inode_open(struct zcd_ctx *ctx, struct zcd_inode *in, int flags, fuse_req_t as_caller);
 
-/* Account nfds descriptors for an open handle of uid (is_handle: one more handle of uid). Makes
- * room by closing idle cached descriptors. Returns 0, or -EMFILE (counted in stats) when uid's
- * share or the budget outside the reserve is used up. */
-int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, unsigned nfds, bool is_handle);
-void zcd_fds_uncharge(struct zcd_ctx *ctx, uid_t uid, unsigned nfds, bool is_handle);
+/* What a descriptor is charged for: an open file's (one handle of its uid), an open directory's
+ * (one handle too; directories may also use half of the reserve, so listings go on while open
+ * files hold the rest), or an open file's second descriptor (no handle). */
+enum zcd_charge { ZCD_CHARGE_FILE, ZCD_CHARGE_DIR, ZCD_CHARGE_EXTRA };
+/* Account one descriptor of kind for uid. Makes room by closing idle cached descriptors.
+ * Returns 0, -EMFILE when uid's share is used up, or -ENFILE when the daemon's budget is (the
+ * caller counts the refusals it passes on). */
+int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind);
+void zcd_fds_uncharge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind);
 /* After EMFILE or ENFILE from a system call (err, negative): close idle cached descriptors.
  * True when some were closed, so the call is worth retrying. */
 bool zcd_fds_relieve(struct zcd_ctx *ctx, int err);

@@ -31,6 +31,8 @@ struct zcd_file {
 	unsigned extra_fds;      /* charged besides fd (the direct engine's) */
 	bool in_fallback;        /* counted in inode->fallback_handles; tbl->lock */
 	_Atomic uint64_t next_retry_ns;
+	struct zcd_file *xprev, *xnext; /* on ctx's extra list while extra_fds; extra_lock */
+	bool on_extra;           /* extra_lock */
 };
 
 static const struct zcd_fh_ops file_ops;
@@ -54,9 +56,79 @@ int zcd_file_backing_flags(const struct zcd_ctx *ctx, int flags)
 	return flags;
 }
 
-int zcd_file_charge(fuse_req_t req)
+/* ---- handles holding a second descriptor (direct mode) ---- */
+
+static void extra_link(struct zcd_ctx *ctx, struct zcd_file *f)
 {
-	return zcd_fds_charge(zcd_ctx(req), fuse_req_ctx(req)->uid, 1, true);
+	pthread_mutex_lock(&ctx->extra_lock);
+	f->xnext = NULL;
+	f->xprev = ctx->extra_tail;
+	if (ctx->extra_tail)
+		ctx->extra_tail->xnext = f;
+	else
+		ctx->extra_head = f;
+	ctx->extra_tail = f;
+	f->on_extra = true;
+	pthread_mutex_unlock(&ctx->extra_lock);
+}
+
+static void extra_unlink_locked(struct zcd_ctx *ctx, struct zcd_file *f)
+{
+	if (!f->on_extra)
+		return;
+	if (f->xprev)
+		f->xprev->xnext = f->xnext;
+	else
+		ctx->extra_head = f->xnext;
+	if (f->xnext)
+		f->xnext->xprev = f->xprev;
+	else
+		ctx->extra_tail = f->xprev;
+	f->on_extra = false;
+}
+
+static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on);
+
+/* Take the second descriptor from the oldest handle holding one (it serves buffered reads
+ * until there is room again). True if one was freed. */
+static bool reclaim_extra(struct zcd_ctx *ctx)
+{
+	struct zcd_file *f;
+	bool freed = false;
+
+	pthread_mutex_lock(&ctx->extra_lock); /* keeps f from being released meanwhile */
+	f = ctx->extra_head;
+	if (f) {
+		extra_unlink_locked(ctx, f);
+		if (zc_file_drop_extra(&f->eng)) {
+			f->extra_fds = 0;
+			zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
+			set_fallback(ctx, f, true);
+		}
+		freed = true; /* also when it had none left: the list shrank, try again */
+	}
+	pthread_mutex_unlock(&ctx->extra_lock);
+	return freed;
+}
+
+int zcd_file_charge(fuse_req_t req, bool is_dir)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	enum zcd_charge kind = is_dir ? ZCD_CHARGE_DIR : ZCD_CHARGE_FILE;
+	int rc;
+
+	/* An open file needs its descriptor more than a direct-mode handle needs its second. */
+	while ((rc = zcd_fds_charge(ctx, fuse_req_ctx(req)->uid, kind)) == -ENFILE &&
+	       reclaim_extra(ctx))
+		;
+	if (rc < 0)
+		zc_stats_event(ctx->stats, rc == -EMFILE ? ZC_EV_FD_REFUSED_UID : ZC_EV_FD_REFUSED_BUDGET);
+	return rc;
+}
+
+void zcd_file_uncharge(fuse_req_t req, bool is_dir)
+{
+	zcd_fds_uncharge(zcd_ctx(req), fuse_req_ctx(req)->uid, is_dir ? ZCD_CHARGE_DIR : ZCD_CHARGE_FILE);
 }
 
 /* Decide the mount-side cache for this open (keep_cache / direct_io) from the policy. */
@@ -102,12 +174,14 @@ static void start_engine(struct zcd_ctx *ctx, struct zcd_file *f, enum zc_mode m
 	bool charged = false;
 
 	if (mode == ZC_MODE_DIRECT)
-		charged = zcd_fds_charge(ctx, f->uid, 1, false) == 0;
+		charged = zcd_fds_charge(ctx, f->uid, ZCD_CHARGE_EXTRA) == 0;
 	opts.no_extra_fd = !charged;
 	zc_file_open(&f->eng, f->fd, mode, &opts, ctx->stats);
 	f->extra_fds = zc_file_extra_fds(&f->eng);
 	if (charged && !f->extra_fds)
-		zcd_fds_uncharge(ctx, f->uid, 1, false);
+		zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
+	if (f->extra_fds)
+		extra_link(ctx, f);
 	if (zc_file_active(&f->eng) != f->eng.mode)
 		set_fallback(ctx, f, true);
 }
@@ -122,7 +196,7 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		close(fd);
-		zcd_fds_uncharge(ctx, fuse_req_ctx(req)->uid, 1, true);
+		zcd_file_uncharge(req, false);
 		if (e)
 			zcd_inode_forget(ctx, in, 1);
 		return zcd_reply_err(req, op, -ENOMEM);
@@ -154,16 +228,17 @@ static void maybe_recover(struct zcd_ctx *ctx, struct zcd_file *f)
 	if (f->eng.fallback_err != EMFILE || now < due ||
 	    !atomic_compare_exchange_strong(&f->next_retry_ns, &due, now + RETRY_INTERVAL_NS))
 		return;
-	if (zcd_fds_charge(ctx, f->uid, 1, false) < 0)
+	if (zcd_fds_charge(ctx, f->uid, ZCD_CHARGE_EXTRA) < 0)
 		return;
 	opts.no_extra_fd = false;
 	if (zc_file_retry(&f->eng, &opts) == 0 && zc_file_extra_fds(&f->eng)) {
 		f->extra_fds = 1;
+		extra_link(ctx, f);
 		set_fallback(ctx, f, false);
 		zc_log(ZC_LOG_INFO, "%s read path available again", zc_mode_name(f->eng.mode));
 		return;
 	}
-	zcd_fds_uncharge(ctx, f->uid, 1, false);
+	zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
 }
 
 static void file_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
@@ -251,14 +326,18 @@ static void file_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
 	struct zcd_inode *in = f->inode;
 	bool drop;
 
+	pthread_mutex_lock(&ctx->extra_lock);
+	extra_unlink_locked(ctx, f);
+	pthread_mutex_unlock(&ctx->extra_lock);
 	set_fallback(ctx, f, false);
 	pthread_mutex_lock(&ctx->tbl.lock);
 	drop = f->cache == ZC_CACHE_DROP && in->opens == 1;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	zc_file_close(&f->eng);
 	close(f->fd);
-	zcd_fds_uncharge(ctx, f->uid, f->extra_fds, false);
-	zcd_fds_uncharge(ctx, f->uid, 1, true);
+	if (f->extra_fds)
+		zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
+	zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_FILE);
 	if (drop && !at_exit)
 		zcd_notify_inval(ctx, in); /* cache=drop: the last close drops the mount's pages */
 	zcd_inode_closed(ctx, in);

@@ -6,6 +6,7 @@
 #define ZCD_FILE_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "zc/stats.h"
@@ -13,8 +14,11 @@
 struct zcd_ctx;
 struct zcd_inode;
 
-/* Reserve the descriptor budget for one more open file of the caller. 0 or -EMFILE. */
-int zcd_file_charge(fuse_req_t req);
+/* Reserve the descriptor budget for one more open file or directory of the caller, taking the
+ * second descriptor of older direct-mode handles if the budget is full. 0, -EMFILE (the caller's
+ * share is used up) or -ENFILE (the daemon's budget is). */
+int zcd_file_charge(fuse_req_t req, bool is_dir);
+void zcd_file_uncharge(fuse_req_t req, bool is_dir);
 /* Make the handle for fd (an open descriptor of in; ownership taken) and reply to OPEN, or to
  * CREATE with e. Needs a successful zcd_file_charge(), which it undoes on failure; for CREATE a
  * failure also drops e's reference. Sends exactly one reply. */

@@ -9,6 +9,7 @@ void zcd_fh_list_init(struct zcd_ctx *ctx)
 {
 	ctx->open_list.prev = ctx->open_list.next = &ctx->open_list;
 	pthread_mutex_init(&ctx->open_lock, NULL);
+	pthread_mutex_init(&ctx->extra_lock, NULL);
 }
 
 static void untrack(struct zcd_ctx *ctx, struct zcd_fh *fh)

@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "ctx.h"
 #include "fd.h"
+#include "file.h"
 #include "lookup.h"
 #include "ops.h"
 #include "req.h"
@@ -298,7 +299,7 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	in = zcd_ops_inode(req, ino, ZC_OP_opendir, -EIO);
 	if (!in)
 		return;
-	rc = zcd_fds_charge(ctx, fuse_req_ctx(req)->uid, 1, true);
+	rc = zcd_file_charge(req, true);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_opendir, rc);
 	d = calloc(1, sizeof(*d));
@@ -334,7 +335,7 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 out_free:
 	free(d);
 out_uncharge:
-	zcd_fds_uncharge(ctx, fuse_req_ctx(req)->uid, 1, true);
+	zcd_file_uncharge(req, true);
 	zcd_reply_err(req, ZC_OP_opendir, rc);
 }
 
@@ -456,7 +457,7 @@ static void dir_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
 
 	closedir(d->dp);
 	pthread_mutex_destroy(&d->lock);
-	zcd_fds_uncharge(ctx, d->uid, 1, true);
+	zcd_fds_uncharge(ctx, d->uid, ZCD_CHARGE_DIR);
 	zcd_inode_closed(ctx, d->inode);
 	free(d);
 }

@@ -30,12 +30,12 @@ void zcd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	in = zcd_ops_inode(req, ino, ZC_OP_open, -EIO);
 	if (!in)
 		return;
-	rc = zcd_file_charge(req);
+	rc = zcd_file_charge(req, false);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_open, rc);
 	fd = zcd_inode_open(ctx, in, zcd_file_backing_flags(ctx, fi->flags), req);
 	if (fd < 0) {
-		zcd_fds_uncharge(ctx, fuse_req_ctx(req)->uid, 1, true);
+		zcd_file_uncharge(req, false);
 		return zcd_reply_err(req, ZC_OP_open, fd);
 	}
 	zcd_file_finish_open(req, ZC_OP_open, in, fd, fi, NULL);
@@ -53,7 +53,7 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	p = zcd_ops_parent(req, parent, name, ZC_OP_create, -EEXIST);
 	if (!p)
 		return;
-	rc = zcd_file_charge(req);
+	rc = zcd_file_charge(req, false);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_create, rc);
 	pfd = zcd_fd_get(ctx, p);
@@ -74,7 +74,7 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	if (rc < 0) {
 		if (fd >= 0)
 			close(fd);
-		zcd_fds_uncharge(ctx, fuse_req_ctx(req)->uid, 1, true);
+		zcd_file_uncharge(req, false);
 		return zcd_reply_err(req, ZC_OP_create, rc);
 	}
 	zcd_file_finish_open(req, ZC_OP_create, zcd_inode_get(ctx, e.ino), fd, fi, &e);

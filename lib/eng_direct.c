@@ -62,7 +62,7 @@ static int direct_open(struct zc_file *f)
 	return 0;
 }
 
-static ssize_t direct_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd)
+static ssize_t direct_read_locked(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd)
 {
 	off_t a = f->priv->off_align, start = off & ~(a - 1);
 	size_t span = (size_t)(((off + (off_t)len + a - 1) & ~(a - 1)) - start);
@@ -99,6 +99,22 @@ static ssize_t direct_read(struct zc_file *f, off_t off, size_t len, struct zc_r
 	rd->mem = buf + (off - start);
 	rd->len = (size_t)(n - (off - start)) < len ? (size_t)(n - (off - start)) : len;
 	return (ssize_t)rd->len;
+}
+
+static ssize_t direct_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *rd)
+{
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&f->priv->dlock);
+	if (f->priv->dfd < 0) {
+		/* The descriptor was taken away (zc_file_drop_extra) after this read chose direct:
+		 * serve it buffered, leaving no cache behind, as the fallback does. */
+		pthread_rwlock_unlock(&f->priv->dlock);
+		return zc_eng_buffered.read(f, off, len, rd);
+	}
+	n = direct_read_locked(f, off, len, rd);
+	pthread_rwlock_unlock(&f->priv->dlock);
+	return n;
 }
 
 static void direct_close(struct zc_file *f)

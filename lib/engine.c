@@ -107,6 +107,7 @@ int zc_file_open(struct zc_file *f, int fd, enum zc_mode mode, const struct zc_f
 		return -ENOMEM;
 	f->priv->dfd = -1;
 	pthread_mutex_init(&f->priv->lock, NULL);
+	pthread_rwlock_init(&f->priv->dlock, NULL);
 	rc = engines[mode]->open ? engines[mode]->open(f) : 0;
 	if (rc < 0) {
 		/* Explicit fallback: buffered always works; counted and logged once. */
@@ -129,6 +130,7 @@ int zc_file_retry(struct zc_file *f, const struct zc_file_opts *opts)
 	if (!f->priv)
 		return -EINVAL;
 	pthread_mutex_lock(&f->priv->lock);
+	pthread_rwlock_wrlock(&f->priv->dlock);
 	if (zc_file_active(f) != f->mode) {
 		f->opts.no_extra_fd = opts->no_extra_fd;
 		rc = engines[f->mode]->open ? engines[f->mode]->open(f) : 0;
@@ -138,8 +140,32 @@ int zc_file_retry(struct zc_file *f, const struct zc_file_opts *opts)
 			__atomic_store_n(&f->active, f->mode, __ATOMIC_RELEASE);
 		}
 	}
+	pthread_rwlock_unlock(&f->priv->dlock);
 	pthread_mutex_unlock(&f->priv->lock);
 	return rc;
+}
+
+int zc_file_drop_extra(struct zc_file *f)
+{
+	int fd = -1;
+
+	if (!f->priv)
+		return 0;
+	pthread_mutex_lock(&f->priv->lock);
+	pthread_rwlock_wrlock(&f->priv->dlock); /* waits for direct reads in flight */
+	if (f->priv->dfd >= 0) {
+		fd = f->priv->dfd;
+		f->priv->dfd = -1;
+		f->fallback_err = EMFILE;
+		__atomic_store_n(&f->active, ZC_MODE_BUFFERED, __ATOMIC_RELEASE);
+	}
+	pthread_rwlock_unlock(&f->priv->dlock);
+	pthread_mutex_unlock(&f->priv->lock);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	zc_engine_note_fallback(f, f->mode, ZC_MODE_BUFFERED, EMFILE);
+	return 1;
 }
 
 unsigned zc_file_extra_fds(const struct zc_file *f)
@@ -184,6 +210,7 @@ void zc_file_close(struct zc_file *f)
 		if (engines[m]->close)
 			engines[m]->close(f);
 	pthread_mutex_destroy(&f->priv->lock);
+	pthread_rwlock_destroy(&f->priv->dlock);
 	free(f->priv);
 	f->priv = NULL;
 }

@@ -17,7 +17,9 @@ struct zc_hold {
 };
 
 struct zc_file_priv {
-	/* direct */
+	/* direct: dfd is used under dlock held for reading, and opened or closed under it held
+	 * for writing (zc_file_drop_extra may take it away while others read) */
+	pthread_rwlock_t dlock;
 	int dfd;                   /* O_DIRECT descriptor, or -1; owned */
 	uint32_t mem_align, off_align;
 	/* mmap: protected by lock */

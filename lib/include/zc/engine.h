@@ -72,6 +72,11 @@ enum zc_mode zc_file_active(const struct zc_file *f);
  * Thread-safe with concurrent zc_file_read() calls. */
 int zc_file_retry(struct zc_file *f, const struct zc_file_opts *opts);
 
+/* Give back the descriptor f holds besides f->fd (the direct engine's), for a daemon that needs
+ * it for another open: f falls back to buffered (counted, EMFILE) until zc_file_retry(). Waits
+ * for reads using it. Returns 1 if one was closed, else 0. Thread-safe. */
+int zc_file_drop_extra(struct zc_file *f);
+
 /* Descriptors f holds besides f->fd (the direct engine's O_DIRECT one): 0 or 1. */
 unsigned zc_file_extra_fds(const struct zc_file *f);
 

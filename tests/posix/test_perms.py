@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Permissions, differentially: every operation below runs as root and as two unprivileged users
+(alice 54321, in group 54400; bob 54322), once on the backing directory itself and once through a
+root daemon's mount (-o allow_other,default_permissions), each time on a fresh copy of the same
+tree. The outcome (success or errno) and the state afterwards (existence, owner, group, mode of
+the paths the op touches) must be the same: a user gets through the mount exactly what the
+backing filesystem gives them, no more and no less. Covers search permission along the path,
+read/write/execute bits, sticky directories, hard-link protection, setgid directories, chown and
+chgrp rules, chmod, utimes, truncate, xattrs, rename and unlink rules, setuid bits cleared by a
+write, and the control plane's ctl file (owner only). Usage: test_perms.py ZCFS"""
+import ctypes, errno, json, os, shutil, stat, subprocess, sys, tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
+from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
+
+ZCFS = os.path.realpath(sys.argv[1])
+ALICE, BOB, GRP = 54321, 54322, 54400
+USERS = {"root": (0, 0, []), "alice": (ALICE, ALICE, [ALICE, GRP]), "bob": (BOB, BOB, [BOB])}
+
+
+def build(r):
+    """The tree every op starts from (made as root, directly on the backing)."""
+    def mk(path, mode, uid=0, gid=0, data=b"x", d=False):
+        p = os.path.join(r, path)
+        if d:
+            os.mkdir(p)
+        else:
+            with open(p, "wb") as f:
+                f.write(data)
+        os.chown(p, uid, gid)
+        os.chmod(p, mode)
+    os.makedirs(r)
+    os.chmod(r, 0o755)
+    mk("pub", 0o1777, d=True)
+    mk("pub/roots", 0o644)
+    mk("pub/alices", 0o644, ALICE, ALICE)
+    mk("aprivate", 0o700, ALICE, ALICE, d=True)
+    mk("aprivate/f", 0o644, ALICE, ALICE)
+    mk("aprivate/sub", 0o755, ALICE, ALICE, d=True)
+    mk("groupdir", 0o2775, 0, GRP, d=True)
+    mk("rootfile", 0o644)
+    mk("rootexec", 0o755, data=b"#!/bin/sh\n")
+    mk("ro", 0o555, d=True)
+    mk("ro/x", 0o644)
+    mk("bobfile", 0o600, BOB, BOB)
+    mk("alicefile", 0o644, ALICE, ALICE)
+    mk("shared", 0o666)
+    mk("suidfile", 0o4777, ALICE, ALICE)
+    mk("noread", 0o200, ALICE, ALICE)
+    os.symlink("rootfile", os.path.join(r, "link"))
+
+
+def utime_now(p):
+    os.utime(p, None)
+
+
+# Each op: (name, function of the tree root R, paths whose state is compared afterwards).
+OPS = [
+    ("read private file", lambda R: open(f"{R}/aprivate/f", "rb").read(), []),
+    ("stat in private dir", lambda R: os.stat(f"{R}/aprivate/f"), []),
+    ("list private dir", lambda R: sorted(os.listdir(f"{R}/aprivate")), []),
+    ("create in private dir", lambda R: open(f"{R}/aprivate/new", "w").close(), ["aprivate/new"]),
+    ("write root file", lambda R: open(f"{R}/rootfile", "r+b").write(b"y"), ["rootfile"]),
+    ("read write-only file", lambda R: open(f"{R}/noread", "rb").read(), []),
+    ("write shared file", lambda R: open(f"{R}/shared", "r+b").write(b"y"), ["shared"]),
+    ("create in read-only dir", lambda R: open(f"{R}/ro/new", "w").close(), ["ro/new"]),
+    ("unlink in read-only dir", lambda R: os.unlink(f"{R}/ro/x"), ["ro/x"]),
+    ("create in sticky dir", lambda R: open(f"{R}/pub/mine", "w").close(), ["pub/mine"]),
+    ("unlink other's in sticky dir", lambda R: os.unlink(f"{R}/pub/roots"), ["pub/roots"]),
+    ("unlink alice's in sticky dir", lambda R: os.unlink(f"{R}/pub/alices"), ["pub/alices"]),
+    ("rename alice's in sticky dir", lambda R: os.rename(f"{R}/pub/alices", f"{R}/pub/moved"),
+     ["pub/alices", "pub/moved"]),
+    ("rename over root's in sticky dir", lambda R: os.rename(f"{R}/pub/alices", f"{R}/pub/roots"),
+     ["pub/alices", "pub/roots"]),
+    ("hard link bob's 0600 file", lambda R: os.link(f"{R}/bobfile", f"{R}/pub/l"), ["pub/l", "bobfile"]),
+    ("hard link root's 0644 file", lambda R: os.link(f"{R}/rootfile", f"{R}/pub/l2"), ["pub/l2"]),
+    ("mkdir in setgid dir", lambda R: os.mkdir(f"{R}/groupdir/d", 0o755), ["groupdir/d"]),
+    ("create in setgid dir", lambda R: open(f"{R}/groupdir/f", "w").close(), ["groupdir/f"]),
+    ("chmod root's file", lambda R: os.chmod(f"{R}/rootfile", 0o666), ["rootfile"]),
+    ("chmod alice's file", lambda R: os.chmod(f"{R}/alicefile", 0o600), ["alicefile"]),
+    ("chmod g+s, group not held", lambda R: os.chmod(f"{R}/alicefile", 0o2644), ["alicefile"]),
+    ("chown alice's file to bob", lambda R: os.chown(f"{R}/alicefile", BOB, -1), ["alicefile"]),
+    ("chgrp alice's file to 54400", lambda R: os.chown(f"{R}/alicefile", -1, GRP), ["alicefile"]),
+    ("chgrp alice's file to 0", lambda R: os.chown(f"{R}/alicefile", -1, 0), ["alicefile"]),
+    ("utimes explicit on root's", lambda R: os.utime(f"{R}/rootfile", (1, 1)), []),
+    ("utimes now on shared", lambda R: utime_now(f"{R}/shared"), []),
+    ("utimes now on root's", lambda R: utime_now(f"{R}/rootfile"), []),
+    ("truncate root's file", lambda R: os.truncate(f"{R}/rootfile", 0), ["rootfile"]),
+    ("truncate shared file", lambda R: os.truncate(f"{R}/shared", 0), ["shared"]),
+    ("setxattr on root's file", lambda R: os.setxattr(f"{R}/rootfile", "user.k", b"v"), []),
+    ("setxattr on alice's file", lambda R: os.setxattr(f"{R}/alicefile", "user.k", b"v"), []),
+    ("getxattr in private dir", lambda R: os.listxattr(f"{R}/aprivate/f"), []),
+    ("readlink", lambda R: os.readlink(f"{R}/link"), []),
+    ("access X on rootexec", lambda R: os.access(f"{R}/rootexec", os.X_OK), []),
+    ("access W on root's file", lambda R: os.access(f"{R}/rootfile", os.W_OK), []),
+    ("write to setuid file", lambda R: open(f"{R}/suidfile", "r+b").write(b"z"), ["suidfile"]),
+    ("rmdir private subdir", lambda R: os.rmdir(f"{R}/aprivate/sub"), ["aprivate/sub"]),
+    ("mknod fifo in pub", lambda R: os.mkfifo(f"{R}/pub/fifo"), ["pub/fifo"]),
+    ("symlink in ro", lambda R: os.symlink("x", f"{R}/ro/s"), ["ro/s"]),
+]
+
+
+def state(root, paths):
+    out = {}
+    for p in paths:
+        try:
+            st = os.lstat(os.path.join(root, p))
+            out[p] = [st.st_uid, st.st_gid, oct(st.st_mode)]
+        except FileNotFoundError:
+            out[p] = None
+    return out
+
+
+def run_as(user, fn, root):
+    """fn(root) in a child with the user's ids; (outcome, value) through a pipe."""
+    uid, gid, groups = USERS[user]
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+            v = fn(root)
+            res = ["ok", repr(v) if not isinstance(v, os.stat_result) else "stat"]
+        except OSError as e:
+            res = ["err", errno.errorcode.get(e.errno, str(e.errno))]
+        os.write(wfd, json.dumps(res).encode())
+        os._exit(0)
+    os.close(wfd)
+    data = b""
+    while True:
+        c = os.read(rfd, 65536)
+        if not c:
+            break
+        data += c
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def main():
+    require_fuse()
+    top = tempfile.mkdtemp(prefix="zcfs-perms.")
+    os.chmod(top, 0o755)
+    S, M = os.path.join(top, "src"), os.path.join(top, "mnt")
+    os.mkdir(S)
+    os.mkdir(M)
+    os.chmod(S, 0o755)
+    log = os.path.join(top, "log")
+    n = fails = 0
+    # allow_other without default_permissions is refused (test_posix.py), so the daemon-checked
+    # mode serves only the mounting user: that pass runs as root alone.
+    passes = [(["allow_other", "default_permissions"], list(USERS)), ([], ["root"])]
+    for opts, users in passes:
+      mnt = Mount(ZCFS, S, M, opts, log)
+      try:
+        for user in users:
+            for i, (name, fn, paths) in enumerate(OPS):
+                d = f"{user}-{i}-{len(opts)}"
+                build(os.path.join(S, "direct", d))
+                build(os.path.join(S, "viamount", d))
+                a = run_as(user, fn, os.path.join(S, "direct", d))
+                b = run_as(user, fn, os.path.join(M, "viamount", d))
+                sa = state(os.path.join(S, "direct", d), paths)
+                sb = state(os.path.join(S, "viamount", d), paths)
+                n += 1
+                how = ",".join(opts) or "no options"
+                if a != b or sa != sb:
+                    fails += 1
+                    print(f"not ok {n} - [{how}] {user}: {name}: backing {a} {sa}, through the mount {b} {sb}", flush=True)
+                else:
+                    print(f"ok {n} - [{how}] {user}: {name}: {a[0]} {a[1] if a[0] == 'err' else ''}".rstrip(), flush=True)
+        # The control plane: the ctl file is the mounting user's (root's) only.
+        for user in users[1:]:
+            r = run_as(user, lambda R: open(os.path.join(R, ".zcfs", "ctl"), "r+b"), M)
+            n += 1
+            if r != ["err", "EACCES"]:
+                fails += 1
+                print(f"not ok {n} - {user}: ctl open gave {r}")
+            else:
+                print(f"ok {n} - {user}: the ctl file is refused (EACCES)")
+      finally:
+        mnt.close()
+    assert_clean_log(log)
+    shutil.rmtree(top)
+    print(f"{n - fails} passed, {fails} failed")
+    sys.exit(1 if fails else 0)
+
+
+main()
