@@ -4,6 +4,12 @@
 # failure), then the same suites under AddressSanitizer and UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Root is needed (Debian packages, mounts, drop_caches): as written in the README, this works as
+# root (containers, CI images without sudo) and as a user with sudo.
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "run-tests.sh: needs root, and sudo is not installed: run it as root" >&2; exit 1; }
+  exec sudo -E "$PWD/tools/run-tests.sh" "$@"
+fi
 ./tools/deps.sh
 export ZCFS_REQUIRE_MOUNT=1
 
