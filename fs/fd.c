@@ -134,11 +134,13 @@ static int reopen_by_handle(struct zcd_ctx *ctx, struct zcd_inode *in)
 	mfd = ctx->fds.mounts[in->mount_idx].fd;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	fd = open_by_handle_at(mfd, in->fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && zcd_fds_relieve(ctx, -errno))
+	if (fd < 0 && (zcd_fds_relieve(ctx, -errno) || errno == ENOMEM))
 		fd = open_by_handle_at(mfd, in->fh, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0)
 		return fd;
-	if (errno == ESTALE || errno == ENOENT) {
+	/* ext4 answers ENOMEM (not ESTALE) for a handle whose inode number is being given to a new
+	 * file at that moment; twice in a row, it is the same story: the object is gone. */
+	if (errno == ESTALE || errno == ENOENT || errno == ENOMEM) {
 		zc_stats_event(ctx->stats, ZC_EV_STALE_HANDLE);
 		return -ESTALE;
 	}

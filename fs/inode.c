@@ -63,6 +63,7 @@ int zcd_table_init(struct zcd_ctx *ctx)
 	if (!t->buckets)
 		return -ENOMEM;
 	t->lru.lru_next = t->lru.lru_prev = &t->lru;
+	t->all.all_next = t->all.all_prev = &t->all;
 	t->next_gen = 1;
 	return 0;
 }
@@ -82,15 +83,11 @@ void zcd_table_destroy(struct zcd_ctx *ctx)
 {
 	struct zcd_table *t = &ctx->tbl;
 
-	/* Entries out of the hash (superseded) are reachable only through the kernel's references,
-	 * which are gone at exit; those still hashed are freed here. */
-	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
-		struct zcd_inode *in = t->buckets[i];
-		while (in) {
-			struct zcd_inode *next = in->hnext;
-			zcd_inode_free(in);
-			in = next;
-		}
+	/* Every entry the kernel still referred to at unmount, superseded ones too. */
+	while (t->buckets && t->all.all_next != &t->all) {
+		struct zcd_inode *in = t->all.all_next;
+		t->all.all_next = in->all_next;
+		zcd_inode_free(in);
 	}
 	free(t->buckets);
 	pthread_mutex_destroy(&t->lock);
@@ -130,6 +127,10 @@ void zcd_tbl_insert_locked(struct zcd_ctx *ctx, struct zcd_inode *in)
 	t->buckets[b] = in;
 	in->hashed = true;
 	t->count++;
+	in->all_next = &t->all;
+	in->all_prev = t->all.all_prev;
+	t->all.all_prev->all_next = in;
+	t->all.all_prev = in;
 	zc_stats_gauge_add(ctx->stats, ZC_G_INODES, 1);
 }
 
@@ -171,6 +172,8 @@ void zcd_tbl_unref_locked(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t nl
 		if (in->fd >= 0)
 			t->fds_open--;
 		zcd_tbl_unhash_locked(t, in);
+		in->all_prev->all_next = in->all_next;
+		in->all_next->all_prev = in->all_prev;
 		parent = in->parent;
 		in->parent = NULL;
 		in->hnext = *dead;

@@ -37,6 +37,7 @@ struct zcd_inode {
 	/* Table: tbl->lock. */
 	struct zcd_inode *hnext;  /* hash chain */
 	bool hashed;              /* false once a new object took this key (or after removal) */
+	struct zcd_inode *all_prev, *all_next; /* every live entry, hashed or not (freed at exit) */
 	uint64_t nlookup;         /* kernel references */
 	uint32_t pins;            /* internal references */
 	uint32_t opens;           /* open handles */
@@ -66,6 +67,7 @@ struct zcd_table {
 	struct zcd_inode **buckets; /* lock */
 	size_t nbuckets, count;     /* lock */
 	struct zcd_inode lru;       /* list head of idle descriptors; lock */
+	struct zcd_inode all;       /* list head of every entry; lock */
 	unsigned fds_open;          /* O_PATH descriptors held by entries; lock */
 	uint64_t next_gen;          /* lock */
 };

@@ -72,9 +72,16 @@ ok "stats: table, --json, --prom agree; buffered bytes moved by exactly 8 MiB"
 # --- residency of both caches around evict and prefetch (big was just read with cache=keep)
 res() { "$ctl" --json residency big > "$t/out" || fail "residency"; json "d['files'][0]['$1']" < "$t/out"; }
 [ "$(res pages)" = 2048 ] || fail "pages"
-[ "$(res backing_resident_pages)" -ge 1536 ] || fail "backing not resident after read: $(cat "$t/out")"
-# The kernel (DAMON proactive reclaim on this VM) may take cold pages back at any time: at least 3/4.
-[ "$(res mount_resident_pages)" -ge 1536 ] || fail "mount cache not resident after read (cache=keep): $(cat "$t/out")"
+# The kernel (DAMON proactive reclaim on this VM) may take cold pages back at any time, all of
+# them under memory pressure while the stats above were read: read again right before looking,
+# and call at least 3/4 resident.
+for try in 1 2 3; do
+  cat "$t/mnt/big" > /dev/null
+  b=$(res backing_resident_pages) m=$(res mount_resident_pages)
+  [ "$b" -ge 1536 ] && [ "$m" -ge 1536 ] && break
+done
+[ "$b" -ge 1536 ] || fail "backing not resident after read: $(cat "$t/out")"
+[ "$m" -ge 1536 ] || fail "mount cache not resident after read (cache=keep): $(cat "$t/out")"
 expect_rc 0 "evict" "$ctl" --json evict big
 [ "$(json 'd["before_bytes"] >= 7 << 20, d["after_bytes"]' < "$t/out")" = "True 0" ] || fail "evict json: $(cat "$t/out")"
 [ "$(res backing_resident_pages) $(res mount_resident_pages)" = "0 0" ] || fail "after evict: $(cat "$t/out")"
