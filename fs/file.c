@@ -266,7 +266,7 @@ static void file_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = rd.fd;
 		bv.buf[0].pos = rd.pos;
-		rc = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		rc = fuse_reply_data(req, &bv, 0);
 	} else {
 		rc = fuse_reply_buf(req, rd.mem, rd.len);
 	}

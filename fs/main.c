@@ -64,7 +64,7 @@ static void log_to_fuse(enum zc_log_level level, const char *fmt, va_list ap)
 static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct zcd_ctx *ctx = userdata;
-	const unsigned want[] = { FUSE_CAP_SPLICE_WRITE, FUSE_CAP_SPLICE_MOVE, FUSE_CAP_SPLICE_READ,
+	const unsigned want[] = { FUSE_CAP_SPLICE_WRITE, FUSE_CAP_SPLICE_READ,
 				  FUSE_CAP_FLOCK_LOCKS,  FUSE_CAP_POSIX_LOCKS, FUSE_CAP_ASYNC_READ,
 				  FUSE_CAP_READDIRPLUS,  FUSE_CAP_READDIRPLUS_AUTO,
 				  FUSE_CAP_PARALLEL_DIROPS, FUSE_CAP_CACHE_SYMLINKS,
