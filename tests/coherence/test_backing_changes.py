@@ -30,7 +30,7 @@ import errno, hashlib, mmap, os, random, re, shutil, struct, subprocess, sys, te
 HERE = os.path.dirname(os.path.realpath(__file__))
 sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path[:0] = [os.path.join(HERE, "..", "pylib"), HERE]
-from zcfstest import is_mounted, require_fuse  # noqa: E402
+from zcfstest import is_mounted, read_to_eof, require_fuse, run_as  # noqa: E402
 from coherence import (SETTLE, Env, daemon_holds, end_of_mount, ename, pattern, put,  # noqa: E402
                        run_case, show, summary)
 
@@ -371,20 +371,11 @@ def case_dir_rename(c, d):
 
 
 def as_user_read(path):
-    """Read path as uid 54321 in a child; returns 0 or the errno."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(GID)
-            os.setuid(UID)
-            open(path, "rb").read()
-            os._exit(0)
-        except OSError as x:
-            os._exit(x.errno & 0x7f)
-        except BaseException:  # noqa: B902 - never run the parent's code
-            os._exit(127)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    """Read path as uid 54321 in a child; returns 0 or the errno (127: another failure)."""
+    r = run_as(UID, GID, [], lambda: open(path, "rb").read() and None)
+    if r[0] == "ok":
+        return 0
+    return getattr(errno, r[1], 127) if r[0] == "err" else 127
 
 
 def case_chmod_chown(c, d):
@@ -576,12 +567,7 @@ def case_churn(c, d):
             c.fail("hang", f"{d}: the reader did not finish within 60 s of the last round")
             break
         time.sleep(0.05)
-    while True:
-        chunk = os.read(r_fd, 65536)
-        if not chunk:
-            break
-        report += chunk
-    os.close(r_fd)
+    report += read_to_eof(r_fd)
     done.release()
     pub.close()
     lines = report.decode(errors="replace").splitlines()

@@ -2,16 +2,8 @@
 # Bad option values are refused before anything is mounted: exit status 2 and one line naming
 # the option (negative numbers used to wrap, nan and inf timeouts used to mount). Good values
 # with suffixes mount and show in .zcfs/config.
-set -u
-zcfs=$1
-if [ ! -c /dev/fuse ]; then
-  [ "${ZCFS_REQUIRE_MOUNT:-}" = 1 ] && { echo "FAIL: /dev/fuse missing and ZCFS_REQUIRE_MOUNT=1"; exit 1; }
-  echo "SKIP: no /dev/fuse"; exit 77
-fi
-t=$(mktemp -d /tmp/zcfs-opts.XXXXXX); mkdir "$t/src" "$t/mnt"; pid=
-cleanup() { mountpoint -q "$t/mnt" && { fusermount3 -u "$t/mnt" || fusermount3 -uz "$t/mnt"; }; [ -n "$pid" ] && wait "$pid" 2>/dev/null; rm -rf "$t"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+zcfs=$(realpath "$1")
+. "$(dirname "$0")/../faults/lib.sh"
 n=0
 printf 'data/** mode=direct\nbad line here\n' > "$t/rules"
 refuse() { # option expected-substring
@@ -44,15 +36,12 @@ refuse allow_other "allow_other needs -o default_permissions"
 refuse acl "acl needs -o default_permissions"
 refuse rules="$t/rules" "$t/rules:2:"
 
-"$zcfs" -f -o mmap_window=64m,attr_timeout=0.25,entry_timeout=0,fd_cache=100,max_open_per_uid=7 \
-  "$t/src" "$t/mnt" 2>"$t/log" & pid=$!
-for _ in $(seq 100); do mountpoint -q "$t/mnt" && break; sleep 0.1; done
-mountpoint -q "$t/mnt" || fail "good values did not mount: $(cat "$t/log")"
+zc_mount -- mmap_window=64m,attr_timeout=0.25,entry_timeout=0,fd_cache=100,max_open_per_uid=7
 cfg=$(cat "$t/mnt/.zcfs/config")
 for want in mmap_window=67108864 attr_timeout=0.25 entry_timeout=0 fd_cache=100 max_open_per_uid=7; do
   grep -qx "$want" <<<"$cfg" || fail "config lacks $want: $cfg"
 done
 grep -qE '^fd_limit=[0-9]+$' <<<"$cfg" && grep -qE '^fd_reserve=[0-9]+$' <<<"$cfg" || fail "config lacks the effective budget: $cfg"
 n=$((n + 1)); echo "ok $n - k/m/g suffixes and fractions accepted, shown in config with the effective descriptor budget"
-fusermount3 -u "$t/mnt"; wait "$pid" || fail "daemon exit status"; pid=
+zc_unmount || fail "daemon exit status"
 echo "$n passed, 0 failed"

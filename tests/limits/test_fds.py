@@ -14,7 +14,7 @@ Usage: test_fds.py ZCFS"""
 import errno, os, resource, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
+from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 ALICE, BOB = 54321, 54322
@@ -52,18 +52,11 @@ def close_all(fds):
 
 
 def as_user(uid, fn):
-    """fn() in a child with uid (and its own group); its return value (an int) as exit code."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            os._exit(fn())
-        except BaseException as e:  # noqa: B902 - report anything, exit non-zero
-            print(f"  in child {uid}: {e!r}", flush=True)
-            os._exit(99)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    """fn() as uid (its own group, no others): 0 when it returned, else non-zero."""
+    r = run_as(uid, uid, [], fn)
+    if r[0] != "ok":
+        print(f"  as {uid}: {r}", flush=True)
+    return 0 if r[0] == "ok" else 1
 
 
 def main():
@@ -71,12 +64,8 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     assert hard >= NFILES + 1000, f"RLIMIT_NOFILE hard limit {hard} too low for this test"
-    top = tempfile.mkdtemp(prefix="zcfs-fds.")
-    os.chmod(top, 0o755)
-    S, M = os.path.join(top, "src"), os.path.join(top, "mnt")
-    os.makedirs(os.path.join(S, "many"))
-    os.mkdir(M)
-    os.chmod(S, 0o755)
+    top, S, M = temp_tree("zcfs-fds.")
+    os.mkdir(os.path.join(S, "many"))
     names = [f"f{i:05d}" for i in range(NFILES)]
     for d in ("many",):
         for nm in names:
@@ -165,7 +154,6 @@ def main():
                 close_all(fds)
                 assert err == 0, f"bob: {errno.errorcode.get(err)} after {len(fds)}"
                 assert len(os.listdir(os.path.join(M, "users"))) == NFILES
-                return 0
             assert as_user(BOB, bob) == 0, "bob lost service while alice held her share"
             fds, err = open_all(paths[:5000])
             close_all(fds)
@@ -188,7 +176,6 @@ def main():
             def bob_lists():
                 assert len(os.listdir(os.path.join(M, "users"))) == NFILES
                 os.stat(os.path.join(M, "many", names[7]))
-                return 0
             assert as_user(BOB, bob_lists) == 0, "listing failed while root held the budget"
             assert "zcfs_reads_total" in open(os.path.join(M, ".zcfs", "stats")).read()
             assert mnt.ctl("residency many/" + names[3]).startswith("ok"), "ctl failed while root held the budget"

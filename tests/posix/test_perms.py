@@ -8,10 +8,10 @@ backing filesystem gives them, no more and no less. Covers search permission alo
 read/write/execute bits, sticky directories, hard-link protection, setgid directories, chown and
 chgrp rules, chmod, utimes, truncate, xattrs, rename and unlink rules, setuid bits cleared by a
 write, and the control plane's ctl file (owner only). Usage: test_perms.py ZCFS"""
-import ctypes, errno, json, os, shutil, stat, subprocess, sys, tempfile
+import os, shutil, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
+from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 ALICE, BOB, GRP = 54321, 54322, 54400
@@ -111,43 +111,15 @@ def state(root, paths):
     return out
 
 
-def run_as(user, fn, root):
-    """fn(root) in a child with the user's ids; (outcome, value) through a pipe."""
+def run_user(user, fn, root):
+    """fn(root) as user: ["ok", value] or ["err", errno name] (zcfstest.run_as)."""
     uid, gid, groups = USERS[user]
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(rfd)
-        try:
-            os.setgroups(groups)
-            os.setgid(gid)
-            os.setuid(uid)
-            v = fn(root)
-            res = ["ok", repr(v) if not isinstance(v, os.stat_result) else "stat"]
-        except OSError as e:
-            res = ["err", errno.errorcode.get(e.errno, str(e.errno))]
-        os.write(wfd, json.dumps(res).encode())
-        os._exit(0)
-    os.close(wfd)
-    data = b""
-    while True:
-        c = os.read(rfd, 65536)
-        if not c:
-            break
-        data += c
-    os.close(rfd)
-    os.waitpid(pid, 0)
-    return json.loads(data)
+    return run_as(uid, gid, groups, lambda: fn(root))
 
 
 def main():
     require_fuse()
-    top = tempfile.mkdtemp(prefix="zcfs-perms.")
-    os.chmod(top, 0o755)
-    S, M = os.path.join(top, "src"), os.path.join(top, "mnt")
-    os.mkdir(S)
-    os.mkdir(M)
-    os.chmod(S, 0o755)
+    top, S, M = temp_tree("zcfs-perms.")
     log = os.path.join(top, "log")
     n = fails = 0
     # allow_other without default_permissions is refused (test_posix.py), so the daemon-checked
@@ -161,8 +133,8 @@ def main():
                 d = f"{user}-{i}-{len(opts)}"
                 build(os.path.join(S, "direct", d))
                 build(os.path.join(S, "viamount", d))
-                a = run_as(user, fn, os.path.join(S, "direct", d))
-                b = run_as(user, fn, os.path.join(M, "viamount", d))
+                a = run_user(user, fn, os.path.join(S, "direct", d))
+                b = run_user(user, fn, os.path.join(M, "viamount", d))
                 sa = state(os.path.join(S, "direct", d), paths)
                 sb = state(os.path.join(S, "viamount", d), paths)
                 n += 1
@@ -174,7 +146,7 @@ def main():
                     print(f"ok {n} - [{how}] {user}: {name}: {a[0]} {a[1] if a[0] == 'err' else ''}".rstrip(), flush=True)
         # The control plane: the ctl file is the mounting user's (root's) only.
         for user in users[1:]:
-            r = run_as(user, lambda R: open(os.path.join(R, ".zcfs", "ctl"), "r+b"), M)
+            r = run_user(user, lambda R: open(os.path.join(R, ".zcfs", "ctl"), "r+b"), M)
             n += 1
             if r != ["err", "EACCES"]:
                 fails += 1

@@ -7,7 +7,7 @@ permissions of an unprivileged caller (uid 54321), and descriptor leaks. Usage: 
 import ctypes, errno, fcntl, mmap, os, stat, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
+from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 UID = GID = 54321
@@ -31,22 +31,11 @@ def expect_errno(e, fn, *a):
 
 
 def as_user(fn):
-    """Run fn() in a child with uid/gid 54321; returns its exit status (0 = fn returned)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(GID)
-            os.setuid(UID)
-            fn()
-            os._exit(0)
-        except AssertionError as x:
-            print(f"  in child: {x}", flush=True)
-            os._exit(3)
-        except OSError as x:
-            print(f"  in child: {x}", flush=True)
-            os._exit(4)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    """Run fn() as uid/gid 54321; 0 when it returned, else non-zero (the reason printed)."""
+    r = run_as(UID, GID, [], fn)
+    if r[0] != "ok":
+        print(f"  as {UID}: {r}", flush=True)
+    return 0 if r[0] == "ok" else 1
 
 
 def fds_of(pid):
@@ -69,12 +58,7 @@ def renameat2(old, new, flags):
 
 def main():
     require_fuse()
-    top = tempfile.mkdtemp(prefix="zcfs-posix.")
-    os.chmod(top, 0o755)
-    S, M = os.path.join(top, "src"), os.path.join(top, "mnt")
-    os.mkdir(S)
-    os.mkdir(M)
-    os.chmod(S, 0o755)
+    top, S, M = temp_tree("zcfs-posix.")
     s = lambda *x: os.path.join(S, *x)
     m = lambda *x: os.path.join(M, *x)
     mnt = Mount(ZCFS, S, M, ["allow_other", "default_permissions"], os.path.join(top, "log"))

@@ -72,3 +72,54 @@ def assert_clean_log(path):
     text = open(path, errors="replace").read()
     bad = [l for l in text.splitlines() if "error" in l.lower() or "warning" in l.lower()]
     assert not bad, f"daemon logged: {bad[:5]}"
+
+
+def temp_tree(prefix):
+    """A private temp dir (0755, so other test users can reach into it) with src/ and mnt/."""
+    import tempfile
+    top = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(top, 0o755)
+    src, mnt = os.path.join(top, "src"), os.path.join(top, "mnt")
+    os.mkdir(src)
+    os.mkdir(mnt)
+    os.chmod(src, 0o755)
+    return top, src, mnt
+
+
+def read_to_eof(fd):
+    """Everything readable from fd until EOF; closes it."""
+    data = b""
+    while True:
+        c = os.read(fd, 65536)
+        if not c:
+            break
+        data += c
+    os.close(fd)
+    return data
+
+
+def run_as(uid, gid, groups, fn):
+    """fn() in a forked child with the given ids. Returns ["ok", repr of its value] (a stat
+    result shows as "stat"), ["err", errno name] for an OSError, or ["fail", message] for any
+    other exception (assertions included)."""
+    import errno
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        try:
+            os.setgroups(list(groups))
+            os.setgid(gid)
+            os.setuid(uid)
+            v = fn()
+            res = ["ok", "stat" if isinstance(v, os.stat_result) else repr(v)]
+        except OSError as e:
+            res = ["err", errno.errorcode.get(e.errno, str(e.errno))]
+        except BaseException as e:  # noqa: B902 - report anything, never run the parent's code
+            res = ["fail", repr(e)]
+        os.write(wfd, json.dumps(res).encode())
+        os._exit(0)
+    os.close(wfd)
+    data = read_to_eof(rfd)
+    os.waitpid(pid, 0)
+    return json.loads(data) if data else ["fail", "child died"]
