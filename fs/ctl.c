@@ -339,7 +339,7 @@ static void dir_readdir(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t of
 	free(buf);
 }
 
-static void plain_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+static void plain_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	free(fh);
 }
@@ -369,7 +369,7 @@ static void snap_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	reply_slice(req, s->data, s->len, size, off);
 }
 
-static void snap_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+static void snap_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	snap_unref(((struct snap_fh *)fh)->snap);
 	free(fh);
@@ -406,7 +406,8 @@ static void txn_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	free(copy);
 }
 
-static void txn_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off)
+static void txn_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off,
+		      struct fuse_file_info *fi)
 {
 	struct txn_fh *t = (struct txn_fh *)fh;
 	size_t size = fuse_buf_size(bufv);
@@ -431,7 +432,7 @@ static void txn_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *buf
 	fuse_reply_write(req, size);
 }
 
-static void txn_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+static void txn_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	struct txn_fh *t = (struct txn_fh *)fh;
 

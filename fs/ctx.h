@@ -39,6 +39,12 @@ struct zcd_ctx {
 	size_t max_read;            /* bytes, negotiated max request */
 	struct zc_file_opts fopts;  /* for every engine; immutable after start-up */
 	bool splice_write;          /* negotiated FUSE_CAP_SPLICE_WRITE */
+	/* Kernel passthrough (file.c): why it cannot be used on this mount (0: it can), decided
+	 * at init; pt_lock guards every inode's pt_handles, other_handles and backing_id. */
+	int pt_unavailable;         /* -errno; immutable after init */
+	pthread_mutex_t pt_lock;
+	bool killpriv_v2;           /* the daemon clears setuid bits (negotiated); after init */
+	_Atomic bool uring_seen;    /* a request arrived over io_uring */
 	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */
 	pthread_mutex_t open_lock;
 	/* File handles holding a second descriptor (file.c), oldest first; extra_lock, which is

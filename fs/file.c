@@ -1,4 +1,6 @@
 /* file.c - see file.h. */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -6,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,8 +18,10 @@
 #include "file.h"
 #include "inode.h"
 #include "notify.h"
+#include "passthrough.h"
 #include "req.h"
 #include "route.h"
+#include "zc/ctl.h"
 #include "zc/log.h"
 
 #define RETRY_INTERVAL_NS 100000000ull /* a fallen-back handle retries its engine at most 10x/s */
@@ -29,6 +34,7 @@ struct zcd_file {
 	enum zc_cache cache;     /* mount-side policy chosen at open */
 	uid_t uid;               /* the budget share this handle is charged to */
 	unsigned extra_fds;      /* charged besides fd (the direct engine's) */
+	bool pt;                 /* served by kernel passthrough: no reads or writes come here */
 	bool in_fallback;        /* counted in inode->fallback_handles; tbl->lock */
 	_Atomic uint64_t next_retry_ns;
 	struct zcd_file *xprev, *xnext; /* on ctx's extra list while extra_fds; extra_lock */
@@ -87,7 +93,7 @@ static void extra_unlink_locked(struct zcd_ctx *ctx, struct zcd_file *f)
 	f->on_extra = false;
 }
 
-static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on);
+static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on, enum zc_mode to, int err);
 
 /* Take the second descriptor from the oldest handle holding one (it serves buffered reads
  * until there is room again). True if one was freed. */
@@ -103,7 +109,7 @@ static bool reclaim_extra(struct zcd_ctx *ctx)
 		if (zc_file_drop_extra(&f->eng)) {
 			f->extra_fds = 0;
 			zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
-			set_fallback(ctx, f, true);
+			set_fallback(ctx, f, true, ZC_MODE_BUFFERED, EMFILE);
 		}
 		freed = true; /* also when it had none left: the list shrank, try again */
 	}
@@ -153,9 +159,14 @@ static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_file *f, struct f
 		fuse_lowlevel_notify_inval_inode(ctx->se, zcd_inode_nodeid(ctx, f->inode), -1, 0);
 }
 
-static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on)
+/* f is (on) or is no longer served by another engine than routing chose: to, because of err. */
+static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on, enum zc_mode to, int err)
 {
 	pthread_mutex_lock(&ctx->tbl.lock);
+	if (on) {
+		f->inode->fb_mode = to;
+		f->inode->fb_err = err;
+	}
 	if (f->in_fallback != on) {
 		f->in_fallback = on;
 		if (on)
@@ -164,6 +175,22 @@ static void set_fallback(struct zcd_ctx *ctx, struct zcd_file *f, bool on)
 			f->inode->fallback_handles--;
 	}
 	pthread_mutex_unlock(&ctx->tbl.lock);
+}
+
+int zcd_file_kill_privs(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* As the kernel does for a writer without CAP_FSETID: setuid always, setgid when group
+	 * execute is set (without it, the bit means mandatory locking), and file capabilities. */
+	mode_t kill = S_ISUID | ((st.st_mode & S_IXGRP) ? S_ISGID : 0);
+	if ((st.st_mode & kill) && fchmod(fd, st.st_mode & 07777 & ~kill) < 0)
+		return -errno;
+	if (fremovexattr(fd, "security.capability") < 0 && errno != ENODATA && errno != EOPNOTSUPP)
+		return -errno;
+	return 0;
 }
 
 /* Start the read engine chosen by routing; a second descriptor (direct) needs room in the
@@ -183,7 +210,7 @@ static void start_engine(struct zcd_ctx *ctx, struct zcd_file *f, enum zc_mode m
 	if (f->extra_fds)
 		extra_link(ctx, f);
 	if (zc_file_active(&f->eng) != f->eng.mode)
-		set_fallback(ctx, f, true);
+		set_fallback(ctx, f, true, zc_file_active(&f->eng), f->eng.fallback_err);
 }
 
 void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, int fd,
@@ -192,6 +219,8 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zc_route_out route;
 	struct zcd_file *f;
+	enum zc_mode served;
+	int why;
 
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -204,10 +233,27 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	f->fd = fd;
 	f->inode = in;
 	f->uid = fuse_req_ctx(req)->uid;
+#if ZC_HAVE_FUSE_KILLPRIV_V2
+	if (fi->kill_suidgid && op == ZC_OP_open) /* O_TRUNC by a caller without CAP_FSETID */
+		zcd_file_kill_privs(fd);
+#endif
 	zcd_route(ctx, in, fd, &route);
 	f->cache = route.cache;
-	start_engine(ctx, f, route.mode);
-	apply_cache_policy(ctx, f, fi); /* before counting this open: cache=drop asks for others */
+	served = zcd_pt_open(req, in, fd, route.mode, fi, &why);
+	f->pt = served == ZC_MODE_PASSTHROUGH;
+	if (f->pt) {
+		/* The kernel reads and writes the backing file: no engine, no mount-side cache
+		 * (FOPEN_DIRECT_IO would send reads and writes back here). */
+		zc_file_open(&f->eng, fd, ZC_MODE_PASSTHROUGH, &ctx->fopts, ctx->stats);
+		fi->keep_cache = 0;
+		fi->direct_io = 0;
+	} else {
+		start_engine(ctx, f, served);
+		if (why)
+			set_fallback(ctx, f, true, served, -why);
+		apply_cache_policy(ctx, f, fi); /* before counting this open: cache=drop asks for others */
+	}
+	zc_stats_open(ctx->stats, f->pt ? ZC_MODE_PASSTHROUGH : zc_file_active(&f->eng));
 	zcd_inode_opened(ctx, in);
 	/* A read-only handle has nothing to write back and zcfs keeps POSIX locks as OFD locks
 	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
@@ -234,7 +280,7 @@ static void maybe_recover(struct zcd_ctx *ctx, struct zcd_file *f)
 	if (zc_file_retry(&f->eng, &opts) == 0 && zc_file_extra_fds(&f->eng)) {
 		f->extra_fds = 1;
 		extra_link(ctx, f);
-		set_fallback(ctx, f, false);
+		set_fallback(ctx, f, false, f->eng.mode, 0);
 		zc_log(ZC_LOG_INFO, "%s read path available again", zc_mode_name(f->eng.mode));
 		return;
 	}
@@ -261,6 +307,19 @@ static void file_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 		zc_stats_read(ctx->stats, mode, 0, now_ns() - t0, (int)n);
 		return zcd_reply_err(req, ZC_OP_read, (int)n);
 	}
+#if ZC_HAVE_FUSE_IO_URING
+	/* Over io_uring libfuse copies the reply in user space: bytes in a mapping the backing
+	 * file may have lost must be copied without faulting first (SIGBUS would kill the daemon). */
+	zcd_note_transport(req);
+	if (fuse_req_is_uring(req)) {
+		n = zc_file_read_copy(&f->eng, &rd);
+		if (n < 0) {
+			zc_file_read_done(NULL, &rd, (int)n);
+			zc_stats_read(ctx->stats, mode, 0, now_ns() - t0, (int)n);
+			return zcd_reply_err(req, ZC_OP_read, (int)n);
+		}
+	}
+#endif
 	if (rd.kind == ZC_RD_FD) {
 		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(rd.len);
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -275,7 +334,8 @@ static void file_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	zc_stats_op(ctx->stats, ZC_OP_read, rc);
 }
 
-static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off)
+static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off,
+		       struct fuse_file_info *fi)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_file *f = (struct zcd_file *)fh;
@@ -288,6 +348,11 @@ static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bu
 	out.buf[0].fd = f->fd;
 	out.buf[0].pos = off;
 	zcd_cache_write_begin(ctx, f->inode);
+#if ZC_HAVE_FUSE_KILLPRIV_V2
+	/* The kernel left setuid bits to the daemon (KILLPRIV_V2), which writes as root. */
+	if (fi->kill_suidgid)
+		zcd_file_kill_privs(f->fd);
+#endif
 	n = fuse_buf_copy(&out, bufv, 0);
 	/* The mount's own change: its cached pages stay (cache.h). */
 	zcd_cache_write_end(ctx, f->inode, fstat(f->fd, &st) == 0 ? &st : NULL);
@@ -320,7 +385,7 @@ static int file_backing_fd(struct zcd_fh *fh)
 	return ((struct zcd_file *)fh)->fd;
 }
 
-static void file_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+static void file_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	struct zcd_file *f = (struct zcd_file *)fh;
 	struct zcd_inode *in = f->inode;
@@ -329,16 +394,17 @@ static void file_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
 	pthread_mutex_lock(&ctx->extra_lock);
 	extra_unlink_locked(ctx, f);
 	pthread_mutex_unlock(&ctx->extra_lock);
-	set_fallback(ctx, f, false);
+	set_fallback(ctx, f, false, f->eng.mode, 0);
+	zcd_pt_release(ctx, in, f->pt, req);
 	pthread_mutex_lock(&ctx->tbl.lock);
-	drop = f->cache == ZC_CACHE_DROP && in->opens == 1;
+	drop = f->cache == ZC_CACHE_DROP && in->opens == 1 && !f->pt;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	zc_file_close(&f->eng);
 	close(f->fd);
 	if (f->extra_fds)
 		zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
 	zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_FILE);
-	if (drop && !at_exit)
+	if (drop && req)
 		zcd_notify_inval(ctx, in); /* cache=drop: the last close drops the mount's pages */
 	zcd_inode_closed(ctx, in);
 	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, -1);
@@ -357,12 +423,16 @@ static const struct zcd_fh_ops file_ops = {
 
 int zcd_file_describe_fallback(struct zcd_ctx *ctx, struct zcd_inode *in, char *buf, size_t len)
 {
+	enum zc_mode to;
 	unsigned n;
+	int err;
 
 	pthread_mutex_lock(&ctx->tbl.lock);
 	n = in->fallback_handles;
+	to = in->fb_mode;
+	err = in->fb_err;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	if (!n)
 		return snprintf(buf, len, "%s", "");
-	return snprintf(buf, len, " fallback=buffered handles=%u", n);
+	return snprintf(buf, len, " fallback=%s(%s) handles=%u", zc_mode_name(to), zc_errno_name(err), n);
 }

@@ -27,8 +27,13 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 /* Open flags for the backing descriptor: what the caller asked, minus what the kernel or the
  * engine handles (never O_DIRECT: kernel buffers are not aligned for the backing file). */
 int zcd_file_backing_flags(const struct zcd_ctx *ctx, int flags);
+/* Clear the setuid bit, the setgid bit where group execute is set, and file capabilities of the
+ * file behind fd, as the kernel does for a writer without CAP_FSETID (with KILLPRIV_V2 the kernel
+ * leaves that to the daemon). Returns 0 or -errno. */
+int zcd_file_kill_privs(int fd);
 /* " fallback=buffered(EMFILE) handles=N" when open handles of in are served by another engine
- * than routing chose, else "". Returns the length snprintf would produce. */
+ * than routing chose (the mode and reason of the latest), else "". Returns the length snprintf
+ * would produce. */
 int zcd_file_describe_fallback(struct zcd_ctx *ctx, struct zcd_inode *in, char *buf, size_t len);
 
 #endif

@@ -10,6 +10,7 @@ void zcd_fh_list_init(struct zcd_ctx *ctx)
 	ctx->open_list.prev = ctx->open_list.next = &ctx->open_list;
 	pthread_mutex_init(&ctx->open_lock, NULL);
 	pthread_mutex_init(&ctx->extra_lock, NULL);
+	pthread_mutex_init(&ctx->pt_lock, NULL);
 }
 
 static void untrack(struct zcd_ctx *ctx, struct zcd_fh *fh)
@@ -38,16 +39,16 @@ int zcd_fh_reply_open(fuse_req_t req, enum zc_op op, struct zcd_fh *fh, const st
 	zc_stats_op(ctx->stats, op, 0);
 	rc = e ? fuse_reply_create(req, e, fi) : fuse_reply_open(req, fi);
 	if (rc == -ENOENT) {
-		zcd_fh_release(ctx, fh);
+		zcd_fh_release(ctx, fh, req);
 		return -ENOENT;
 	}
 	return 0;
 }
 
-void zcd_fh_release(struct zcd_ctx *ctx, struct zcd_fh *fh)
+void zcd_fh_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	untrack(ctx, fh);
-	fh->ops->release(ctx, fh, false);
+	fh->ops->release(ctx, fh, req);
 }
 
 void zcd_fh_release_all(struct zcd_ctx *ctx)
@@ -55,7 +56,7 @@ void zcd_fh_release_all(struct zcd_ctx *ctx)
 	while (ctx->open_list.next != &ctx->open_list) {
 		struct zcd_fh *fh = ctx->open_list.next;
 		untrack(ctx, fh);
-		fh->ops->release(ctx, fh, true);
+		fh->ops->release(ctx, fh, NULL);
 	}
 	pthread_mutex_destroy(&ctx->open_lock);
 }

@@ -18,7 +18,8 @@ struct zcd_fh_ops {
 	const char *kind;
 	/* Each sends the reply. NULL: the op does not apply (EBADF, or EISDIR for reads). */
 	void (*read)(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off);
-	void (*write)(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off);
+	void (*write)(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off,
+		      struct fuse_file_info *fi);
 	void (*readdir)(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off, bool plus);
 	/* Status ops: 0 or -errno. NULL: nothing to do (0). */
 	int (*flush)(struct zcd_fh *fh);
@@ -26,8 +27,9 @@ struct zcd_fh_ops {
 	/* The backing descriptor for descriptor-level ops (fstat, fallocate, lseek, locks,
 	 * copy_file_range); NULL when the handle has none (each op then answers its own errno). */
 	int (*backing_fd)(struct zcd_fh *fh);
-	/* Free the handle (off the open list already). Runs once; at_exit: no session to notify. */
-	void (*release)(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit);
+	/* Free the handle (off the open list already). Runs once; req is the RELEASE request, NULL
+	 * at exit (no session to notify). */
+	void (*release)(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req);
 };
 
 struct zcd_fh {
@@ -47,8 +49,8 @@ void zcd_fh_list_init(struct zcd_ctx *ctx);
  * released at once and -ENOENT is returned; else 0. */
 int zcd_fh_reply_open(fuse_req_t req, enum zc_op op, struct zcd_fh *fh, const struct zcd_fh_ops *ops,
 		      struct fuse_file_info *fi, const struct fuse_entry_param *e);
-/* RELEASE/RELEASEDIR: off the list, then ops->release. */
-void zcd_fh_release(struct zcd_ctx *ctx, struct zcd_fh *fh);
+/* RELEASE/RELEASEDIR (req), or a failed open reply (req NULL): off the list, then ops->release. */
+void zcd_fh_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req);
 /* After the session loop: release every handle whose RELEASE never came. */
 void zcd_fh_release_all(struct zcd_ctx *ctx);
 

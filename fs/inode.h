@@ -60,6 +60,14 @@ struct zcd_inode {
 	bool inval_queued;        /* an invalidation is waiting in the notifier */
 	uint32_t writes_inflight; /* writes through the mount not yet absorbed into stamp */
 	uint32_t fallback_handles; /* open handles served by another engine than asked (file.c) */
+	enum zc_mode fb_mode;     /* what the last of them is served by */
+	int fb_err;               /* and why (positive errno) */
+
+	/* Kernel passthrough (file.c): ctx->pt_lock. The kernel wants one backing file per inode
+	 * and no other io mode while passthrough handles are open. */
+	uint32_t pt_handles;      /* open handles in passthrough */
+	uint32_t other_handles;   /* open handles in any other mode */
+	int backing_id;           /* shared by pt_handles, 0 when none */
 };
 
 struct zcd_table {

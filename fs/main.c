@@ -18,6 +18,7 @@
 #include "logpipe.h"
 #include "notify.h"
 #include "ops.h"
+#include "passthrough.h"
 #include "zc/kmod.h"
 #include "zc/log.h"
 
@@ -92,6 +93,26 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	zcd_pt_init(ctx, conn);
+#if ZC_HAVE_FUSE_DIRECT_IO_ALLOW_MMAP
+	/* Shared mappings of cache=none (FOPEN_DIRECT_IO) files: sqlite's WAL, numpy.memmap. */
+	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
+		conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+#endif
+#if ZC_HAVE_FUSE_KILLPRIV_V2
+	/* The daemon clears setuid bits and file capabilities on writes, truncates and O_TRUNC
+	 * opens by callers without CAP_FSETID; the kernel then stops asking for the
+	 * security.capability xattr before every write (one round trip each). */
+	if (conn->capable & FUSE_CAP_HANDLE_KILLPRIV_V2) {
+		conn->want |= FUSE_CAP_HANDLE_KILLPRIV_V2;
+		ctx->killpriv_v2 = true;
+	}
+#endif
+#if ZC_HAVE_FUSE_IO_URING
+	if (ctx->opts.io_uring && !(conn->capable & FUSE_CAP_OVER_IO_URING))
+		zc_log(ZC_LOG_WARNING, "-o io_uring: the kernel does not offer it (is "
+		       "/sys/module/fuse/parameters/enable_uring 1?): requests come through /dev/fuse");
+#endif
 	conn->max_write = (unsigned)ctx->max_read; /* also sets max_pages, the read request cap */
 	conn->max_readahead = (unsigned)ctx->max_read;
 	ctx->splice_write = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;

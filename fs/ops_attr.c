@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "ctx.h"
 #include "fd.h"
+#include "file.h"
 #include "lookup.h"
 #include "ops.h"
 #include "req.h"
@@ -85,6 +86,7 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct stat st;
 	int rc;
 
+	zcd_note_transport(req);
 	if (zcd_ctl_is_virtual(ctx, ino))
 		return zcd_ctl_getattr(req, ino);
 	in = zcd_ops_inode(req, ino, ZC_OP_getattr, -EIO);
@@ -119,6 +121,16 @@ static int apply_setattr(int pfd, int hfd, const struct stat *attr, int valid)
 		int r = hfd >= 0 ? ftruncate(hfd, attr->st_size) : truncate(proc, attr->st_size);
 		if (r < 0)
 			return -errno;
+	}
+	if (valid & FUSE_SET_ATTR_KILL_SUID) {
+		/* KILLPRIV_V2: a truncate or chown by a caller without CAP_FSETID; the daemon,
+		 * writing as root, has to clear the bits the kernel would have. */
+		int fd = hfd >= 0 ? hfd : open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		int rc = fd < 0 ? -errno : zcd_file_kill_privs(fd);
+		if (fd >= 0 && fd != hfd)
+			close(fd);
+		if (rc < 0)
+			return rc;
 	}
 	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
 		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };

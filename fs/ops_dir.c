@@ -451,7 +451,7 @@ static int dir_backing_fd(struct zcd_fh *fh)
 	return dirfd(((struct zcd_dir *)fh)->dp);
 }
 
-static void dir_release(struct zcd_ctx *ctx, struct zcd_fh *fh, bool at_exit)
+static void dir_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	struct zcd_dir *d = (struct zcd_dir *)fh;
 

@@ -96,7 +96,7 @@ void zcd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off
 
 	if (!fh->ops->write)
 		return zcd_reply_err(req, ZC_OP_write, -EBADF);
-	fh->ops->write(req, fh, bufv, off);
+	fh->ops->write(req, fh, bufv, off, fi);
 }
 
 void zcd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -111,7 +111,7 @@ static void release_any(fuse_req_t req, enum zc_op op, struct fuse_file_info *fi
 	struct zcd_fh *fh = zcd_fh_of(fi);
 
 	if (fh)
-		zcd_fh_release(zcd_ctx(req), fh);
+		zcd_fh_release(zcd_ctx(req), fh, req);
 	zcd_reply_status(req, op, 0);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,30 +26,35 @@ struct optdef {
 	size_t offset;      /* field in struct zcd_opts */
 	int flag;           /* V_FLAG: the value stored */
 	const char *help;   /* V_FLAG entries with NULL help are aliases, not listed */
+	bool to_libfuse;    /* libfuse parses it too (where built with the feature) */
 };
 
 #define OFF(field) offsetof(struct zcd_opts, field)
 
 static const struct optdef optdefs[] = {
-	{ "mode", V_STR, OFF(mode_str), 0, "default read mode: buffered|direct|mmap|splice (splice)" },
-	{ "cache", V_STR, OFF(cache_str), 0, "default mount-side cache: keep|auto|none|drop (auto)" },
-	{ "rules", V_STR, OFF(rules_path), 0, "rules file: GLOB mode=.. cache=.. per line, first match wins" },
-	{ "ctl", V_STR, OFF(ctl_name), 0, "name of the control directory at the root (.zcfs)" },
-	{ "noctl", V_FLAG, OFF(noctl), 1, "no control directory" },
-	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only" },
-	{ "entry_timeout", V_SECONDS, OFF(entry_timeout), 0, "seconds the kernel caches names (1.0)" },
-	{ "attr_timeout", V_SECONDS, OFF(attr_timeout), 0, "seconds the kernel caches attributes (1.0)" },
-	{ "writeback", V_FLAG, OFF(writeback), 1, "kernel write-back cache for the mount" },
-	{ "nowriteback", V_FLAG, OFF(writeback), 0, "no write-back cache (default)" },
-	{ "splice_read", V_FLAG, OFF(splice_read), 1, "receive requests by splice (zero-copy writes; costs small requests)" },
-	{ "nosplice_read", V_FLAG, OFF(splice_read), 0, "receive requests by read(2) (default)" },
-	{ "readdirplus", V_FLAG, OFF(noreaddirplus), 0, "directory listings carry attributes (default)" },
-	{ "noreaddirplus", V_FLAG, OFF(noreaddirplus), 1, "plain listings: faster find, slower stat of each entry" },
-	{ "fd_cache", V_UINT, OFF(fd_cache), 0, "idle O_PATH descriptors kept open (RLIMIT_NOFILE/2)" },
-	{ "max_open_per_uid", V_UINT, OFF(max_open_per_uid), 0, "open files per user other than the owner and root (a quarter of the descriptors)" },
-	{ "readahead_kb", V_UINT, OFF(readahead_kb), 0, "mount read-ahead in KiB, 0 keeps the kernel's (1024)" },
-	{ "mmap_window", V_SIZE, OFF(mmap_window), 0, "mmap mode: bytes mapped at once per file, k/m/g suffixes (1g)" },
-	{ "acl", V_FLAG, OFF(acl), 1, "enforce POSIX ACLs (needs default_permissions)" },
+	{ "mode", V_STR, OFF(mode_str), 0, "default read mode: buffered|direct|mmap|splice|passthrough (splice)", false },
+	{ "cache", V_STR, OFF(cache_str), 0, "default mount-side cache: keep|auto|none|drop (auto)", false },
+	{ "rules", V_STR, OFF(rules_path), 0, "rules file: GLOB mode=.. cache=.. per line, first match wins", false },
+	{ "ctl", V_STR, OFF(ctl_name), 0, "name of the control directory at the root (.zcfs)", false },
+	{ "noctl", V_FLAG, OFF(noctl), 1, "no control directory", false },
+	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only", false },
+	{ "entry_timeout", V_SECONDS, OFF(entry_timeout), 0, "seconds the kernel caches names (1.0)", false },
+	{ "attr_timeout", V_SECONDS, OFF(attr_timeout), 0, "seconds the kernel caches attributes (1.0)", false },
+	{ "writeback", V_FLAG, OFF(writeback), 1, "kernel write-back cache for the mount", false },
+	{ "nowriteback", V_FLAG, OFF(writeback), 0, "no write-back cache (default)", false },
+	{ "splice_read", V_FLAG, OFF(splice_read), 1, "receive requests by splice (zero-copy writes; costs small requests)", false },
+	{ "nosplice_read", V_FLAG, OFF(splice_read), 0, "receive requests by read(2) (default)", false },
+	{ "readdirplus", V_FLAG, OFF(noreaddirplus), 0, "directory listings carry attributes (default)", false },
+	{ "noreaddirplus", V_FLAG, OFF(noreaddirplus), 1, "plain listings: faster find, slower stat of each entry", false },
+	{ "fd_cache", V_UINT, OFF(fd_cache), 0, "idle O_PATH descriptors kept open (RLIMIT_NOFILE/2)", false },
+	{ "max_open_per_uid", V_UINT, OFF(max_open_per_uid), 0, "open files per user other than the owner and root (a quarter of the descriptors)", false },
+	{ "readahead_kb", V_UINT, OFF(readahead_kb), 0, "mount read-ahead in KiB, 0 keeps the kernel's (1024)", false },
+	{ "mmap_window", V_SIZE, OFF(mmap_window), 0, "mmap mode: bytes mapped at once per file, k/m/g suffixes (1g)", false },
+	{ "acl", V_FLAG, OFF(acl), 1, "enforce POSIX ACLs (needs default_permissions)", false },
+	{ "io_uring", V_FLAG, OFF(io_uring), 1, "receive requests over io_uring (libfuse >= 3.18, enable_uring)",
+	  ZC_HAVE_FUSE_IO_URING },
+	{ "io_uring_q_depth", V_UINT, OFF(io_uring_q_depth), 0, "io_uring queue depth per CPU (8)",
+	  ZC_HAVE_FUSE_IO_URING },
 };
 
 #define NOPTS (sizeof(optdefs) / sizeof(optdefs[0]))
@@ -95,7 +101,7 @@ void zcd_opts_usage(const char *progname)
 {
 	printf("usage: %s [options] BACKING MOUNTPOINT\n\n"
 	       "Mirror the directory BACKING at MOUNTPOINT, routing each read through the\n"
-	       "buffered, direct, mmap or splice path.\n\nzcfs options:\n",
+	       "buffered, direct, mmap, splice or passthrough path.\n\nzcfs options:\n",
 	       progname);
 	for (size_t i = 0; i < NOPTS; i++) {
 		char name[64];
@@ -205,8 +211,10 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 {
 	struct zcd_opts *o = data;
 
-	if (key >= KEY_OPT_BASE && (size_t)(key - KEY_OPT_BASE) < NOPTS)
-		return set_value(o, &optdefs[key - KEY_OPT_BASE], arg) < 0 ? -1 : 0;
+	if (key >= KEY_OPT_BASE && (size_t)(key - KEY_OPT_BASE) < NOPTS) {
+		const struct optdef *d = &optdefs[key - KEY_OPT_BASE];
+		return set_value(o, d, arg) < 0 ? -1 : d->to_libfuse;
+	}
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
 		if (o->nonopts++ == 0) {
@@ -277,7 +285,8 @@ int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts)
 		return 1;
 	}
 	if (opts->show_version) {
-		printf("zcfs %s\n", ZC_VERSION);
+		printf("zcfs %s\nlibfuse %s (built with %s; features: %s)\n", ZC_VERSION, fuse_pkgversion(),
+		       ZC_FUSE_VERSION, ZC_FUSE_FEATURES[0] ? ZC_FUSE_FEATURES : "none");
 		fuse_lowlevel_version();
 		return 1;
 	}
@@ -333,7 +342,7 @@ static bool path_within(const char *inner, const char *outer)
 static int check_names(struct zcd_opts *o)
 {
 	if (o->mode_str && zc_mode_parse(o->mode_str, strlen(o->mode_str), &o->mode) < 0) {
-		fprintf(stderr, "zcfs: bad -o mode=%s (expected buffered, direct, mmap or splice)\n", o->mode_str);
+		fprintf(stderr, "zcfs: bad -o mode=%s (expected buffered, direct, mmap, splice or passthrough)\n", o->mode_str);
 		return -EINVAL;
 	}
 	if (!o->mode_str)
@@ -394,6 +403,13 @@ int zcd_opts_check(struct zcd_opts *o)
 		fprintf(stderr, "zcfs: -o mmap_window must be at least 1 MiB\n");
 		return -EINVAL;
 	}
+	if (!ZC_HAVE_FUSE_IO_URING && (o->io_uring || o->io_uring_q_depth))
+		fprintf(stderr, "zcfs: warning: built with libfuse %s, which has no io_uring: requests "
+				"come through /dev/fuse\n", ZC_FUSE_VERSION);
+	if (o->io_uring_q_depth && (o->io_uring_q_depth > 4096 || !o->io_uring)) {
+		fprintf(stderr, "zcfs: -o io_uring_q_depth needs -o io_uring and a depth up to 4096\n");
+		return -EINVAL;
+	}
 	if (o->acl && !o->default_permissions) {
 		fprintf(stderr, "zcfs: -o acl needs -o default_permissions\n");
 		return -EINVAL;
@@ -426,13 +442,14 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "backing=%s\nmountpoint=%s\nmode=%s\ncache=%s\nrules=%s\nctl=%s\nctl_private=%d\n"
 		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
-		     "default_permissions=%d\nallow_other=%d\n"
+		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
 		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus,
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
-		     o->acl, o->default_permissions, o->allow_other, rules ? rules : "") < 0)
+		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
+		     rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);
 	return out;

@@ -23,6 +23,8 @@ struct zcd_opts {
 	unsigned readahead_kb;    /* mount bdi read_ahead_kb (0: leave the kernel's) */
 	size_t mmap_window;       /* bytes */
 	int noctl, ctl_private, writeback, noreaddirplus, splice_read, acl;
+	int io_uring;             /* -o io_uring (libfuse parses it too) */
+	unsigned io_uring_q_depth; /* 0: libfuse's default */
 	int show_help, show_version, foreground, debug, singlethread;
 	int nonopts;              /* positional arguments seen while parsing */
 	int default_permissions, allow_other; /* seen in -o (passed on to libfuse too) */

@@ -1,5 +1,8 @@
 /* req.c - see req.h: per-request credentials, caller checks and replies. */
+#include "config.h"
+
 #include <errno.h>
+#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -94,4 +97,17 @@ void zcd_reply_status(fuse_req_t req, enum zc_op op, int rc)
 void zcd_count_ok(fuse_req_t req, enum zc_op op)
 {
 	zc_stats_op(zcd_ctx(req)->stats, op, 0);
+}
+
+void zcd_note_transport(fuse_req_t req)
+{
+#if ZC_HAVE_FUSE_IO_URING
+	struct zcd_ctx *ctx = zcd_ctx(req);
+
+	if (fuse_req_is_uring(req) && !atomic_load_explicit(&ctx->uring_seen, memory_order_relaxed) &&
+	    !atomic_exchange(&ctx->uring_seen, true))
+		zc_stats_gauge_add(ctx->stats, ZC_G_IO_URING, 1);
+#else
+	(void)req;
+#endif
 }

@@ -34,5 +34,7 @@ void zcd_reply_err(fuse_req_t req, enum zc_op op, int neg_errno);
 void zcd_reply_status(fuse_req_t req, enum zc_op op, int rc);
 /* Count op as done (for handlers that send their own success reply). */
 void zcd_count_ok(fuse_req_t req, enum zc_op op);
+/* Note which transport req came by (zcfs_io_uring becomes 1 with the first over io_uring). */
+void zcd_note_transport(fuse_req_t req);
 
 #endif

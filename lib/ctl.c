@@ -132,6 +132,7 @@ const char *zc_errno_name(int e)
 		{ ENODATA, "ENODATA" }, { EOPNOTSUPP, "EOPNOTSUPP" }, { ENOTCONN, "ENOTCONN" },
 		{ ESTALE, "ESTALE" },   { ETIMEDOUT, "ETIMEDOUT" }, { EAGAIN, "EAGAIN" },
 		{ ERANGE, "ERANGE" },   { EMSGSIZE, "EMSGSIZE" }, { ENODEV, "ENODEV" },
+		{ ETXTBSY, "ETXTBSY" }, { ENOTTY, "ENOTTY" }, { EFAULT, "EFAULT" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)

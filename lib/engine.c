@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -16,6 +17,7 @@ static const struct zc_engine_ops *const engines[ZC_MODE_COUNT] = {
 	[ZC_MODE_DIRECT] = &zc_eng_direct,
 	[ZC_MODE_MMAP] = &zc_eng_mmap,
 	[ZC_MODE_SPLICE] = &zc_eng_splice,
+	[ZC_MODE_PASSTHROUGH] = &zc_eng_passthrough,
 };
 
 struct thread_buf {
@@ -190,6 +192,28 @@ void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err)
 	rd->hold = NULL;
 	if (h)
 		h->release(h);
+}
+
+ssize_t zc_file_read_copy(struct zc_file *f, struct zc_rdesc *rd)
+{
+	struct iovec local, remote;
+	ssize_t n;
+	char *buf;
+
+	if (rd->kind != ZC_RD_MEM || !rd->hold || !rd->len)
+		return (ssize_t)rd->len; /* only a mapping can lose its pages under us */
+	buf = zc_thread_buf(rd->len > f->opts.max_read_bytes ? rd->len : f->opts.max_read_bytes, 0);
+	if (!buf)
+		return -ENOMEM;
+	local = (struct iovec){ buf, rd->len };
+	remote = (struct iovec){ rd->mem, rd->len };
+	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (n < 0)
+		n = errno == EFAULT ? 0 : -errno; /* EFAULT at the first byte: cut at the start */
+	zc_file_read_done(f, rd, 0);
+	rd->mem = buf;
+	rd->len = n > 0 ? (size_t)n : 0;
+	return n < 0 ? n : (ssize_t)rd->len;
 }
 
 void zc_drop_cache_range(int fd, off_t pos, size_t len)

@@ -40,7 +40,8 @@ struct zc_engine_ops {
 	void (*close)(struct zc_file *f);                                  /* may be NULL */
 };
 
-extern const struct zc_engine_ops zc_eng_buffered, zc_eng_direct, zc_eng_mmap, zc_eng_splice;
+extern const struct zc_engine_ops zc_eng_buffered, zc_eng_direct, zc_eng_mmap, zc_eng_splice,
+	zc_eng_passthrough;
 
 /* This thread's scratch buffer, at least size bytes, aligned to 4096 (or align if larger).
  * Allocated once per thread and grown on demand; freed at thread exit. NULL on ENOMEM. */

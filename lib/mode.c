@@ -4,7 +4,8 @@
 
 #include "zc/mode.h"
 
-static const char *const mode_names[ZC_MODE_COUNT] = { "buffered", "direct", "mmap", "splice" };
+static const char *const mode_names[ZC_MODE_COUNT] = { "buffered", "direct", "mmap", "splice",
+							"passthrough" };
 static const char *const cache_names[ZC_CACHE_COUNT] = { "keep", "auto", "none", "drop" };
 
 static int lookup_name(const char *const *names, int n, const char *s, size_t len)

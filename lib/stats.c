@@ -19,7 +19,7 @@ static const uint64_t bucket_le_us[ZC_LAT_BUCKETS] = {
 };
 
 struct mode_counters {
-	_Atomic uint64_t reads, bytes, errors, lat_sum_ns;
+	_Atomic uint64_t opens, reads, bytes, errors, lat_sum_ns;
 	_Atomic uint64_t lat[ZC_LAT_BUCKETS]; /* per bucket, not cumulative */
 } __attribute__((aligned(64)));
 
@@ -93,6 +93,12 @@ void zc_stats_read(struct zc_stats *st, enum zc_mode mode, size_t bytes, uint64_
 	ADD(m->lat[bucket_of(lat_ns)], 1);
 }
 
+void zc_stats_open(struct zc_stats *st, enum zc_mode mode)
+{
+	if (st && (unsigned)mode < ZC_MODE_COUNT)
+		ADD(st->mode[mode].opens, 1);
+}
+
 void zc_stats_op(struct zc_stats *st, enum zc_op op, int err)
 {
 	if (!st || (unsigned)op >= ZC_OP_COUNT)
@@ -133,6 +139,7 @@ void zc_stats_reset(struct zc_stats *st)
 		return;
 	for (int m = 0; m < ZC_MODE_COUNT; m++) {
 		struct mode_counters *c = &st->mode[m];
+		atomic_store_explicit(&c->opens, 0, memory_order_relaxed);
 		atomic_store_explicit(&c->reads, 0, memory_order_relaxed);
 		atomic_store_explicit(&c->bytes, 0, memory_order_relaxed);
 		atomic_store_explicit(&c->errors, 0, memory_order_relaxed);
@@ -163,6 +170,7 @@ int zc_stats_snapshot(struct zc_stats *st, struct zc_stats_snap *snap)
 		struct mode_counters *c = &st->mode[m];
 		struct zc_stats_mode_snap *s = &snap->mode[m];
 		uint64_t cum = 0;
+		s->opens = LOAD(c->opens);
 		s->reads = LOAD(c->reads);
 		s->bytes = LOAD(c->bytes);
 		s->errors = LOAD(c->errors);
@@ -207,6 +215,9 @@ static const char *gauge_names[ZC_G_COUNT][2] = {
 	{ "zcfs_inodes", "Inodes in the daemon's table (known to the kernel)." },
 	{ "zcfs_cached_fds", "O_PATH descriptors held by the inode table." },
 	{ "zcfs_handle_fds", "Descriptors held by open file and directory handles." },
+	{ "zcfs_passthrough_handles", "Open handles in passthrough mode: their reads and writes go "
+				      "from the kernel to the backing file and are not counted here." },
+	{ "zcfs_io_uring", "1 when requests arrive over io_uring, 0 over /dev/fuse." },
 };
 
 struct event_def {
@@ -243,7 +254,10 @@ int zc_stats_render_prom(const struct zc_stats_snap *s, char **out, size_t *len)
 
 	if (!f)
 		return -ENOMEM;
-	per_mode(f, s, "zcfs_reads_total", "Read requests served, by read mode.",
+	per_mode(f, s, "zcfs_opens_total", "Files opened, by the read mode they got.",
+		 offsetof(struct zc_stats_mode_snap, opens));
+	per_mode(f, s, "zcfs_reads_total", "Read requests served by the daemon, by read mode "
+				       "(passthrough: only reads that reached the daemon anyway).",
 		 offsetof(struct zc_stats_mode_snap, reads));
 	per_mode(f, s, "zcfs_read_bytes_total", "Bytes replied to read requests, by read mode.",
 		 offsetof(struct zc_stats_mode_snap, bytes));
@@ -322,8 +336,9 @@ int zc_stats_render_json(const struct zc_stats_snap *s, char **out, size_t *len)
 	fprintf(f, "{\"uptime_seconds\":%.3f,\"modes\":{", s->uptime_s);
 	for (int m = 0; m < ZC_MODE_COUNT; m++) {
 		const struct zc_stats_mode_snap *ms = &s->mode[m];
-		fprintf(f, "%s\"%s\":{\"reads\":%llu,\"bytes\":%llu,\"errors\":%llu,\"latency\":{\"buckets\":[",
-			m ? "," : "", zc_mode_name((enum zc_mode)m), (unsigned long long)ms->reads,
+		fprintf(f, "%s\"%s\":{\"opens\":%llu,\"reads\":%llu,\"bytes\":%llu,\"errors\":%llu,\"latency\":{\"buckets\":[",
+			m ? "," : "", zc_mode_name((enum zc_mode)m), (unsigned long long)ms->opens,
+			(unsigned long long)ms->reads,
 			(unsigned long long)ms->bytes, (unsigned long long)ms->errors);
 		for (unsigned b = 0; b < ZC_LAT_BUCKETS; b++) {
 			if (bucket_le_us[b] == UINT64_MAX)

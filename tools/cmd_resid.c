@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "zc/resid.h"
@@ -198,6 +199,19 @@ static void print_summary(const char *label, bool on_zcfs, const struct resid_to
 	}
 }
 
+/* Is path a file the kernel reads in passthrough (routed there, with no fallback)? Such a file
+ * has one page cache, the backing file's: a mapping through the mount maps the backing file. */
+static bool is_passthrough(const char *path)
+{
+	char v[512];
+	ssize_t n = getxattr(path, "user.zcfs.effective", v, sizeof(v) - 1);
+
+	if (n < 0)
+		return false;
+	v[n] = '\0';
+	return strncmp(v, "mode=passthrough ", 17) == 0 && !strstr(v, "fallback=");
+}
+
 static int residency_one(const char *arg, bool recursive, bool verbose, bool *first_json)
 {
 	struct zctl_mount m;
@@ -225,7 +239,7 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 		printf("%-*s %-*s  file\n", mapw + 7, "[backing cache]", mapw + 7, "[mount cache]");
 	for (size_t i = 0; i < l.n; i++) {
 		struct zc_resid r = {0};
-		bool no_cache;
+		bool no_cache, pt = on_zcfs && is_passthrough(l.path[i]);
 		rc = local_resid(l.path[i], &r, &no_cache);
 		if (rc < 0) {
 			fprintf(stderr, "zcfsctl residency: %s: %s\n", l.path[i], strerror(-rc));
@@ -253,6 +267,12 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 			if (ranges)
 				ranges += 8;
 		}
+		if (pt) { /* what mincore saw through the mount was the backing cache */
+			no_cache = true;
+			r.resident_pages = 0;
+			if (r.map)
+				memset(r.map, 0, r.total_pages);
+		}
 		t.files++;
 		t.pages += r.total_pages;
 		t.bytes += r.file_bytes;
@@ -266,8 +286,9 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 			       (unsigned long long)r.total_pages);
 			if (on_zcfs) {
 				printf(",\"backing_resident_pages\":%llu", (unsigned long long)back_res);
-				printf(",\"mount_resident_pages\":%llu,\"mount_cacheable\":%s}",
-				       (unsigned long long)r.resident_pages, no_cache ? "false" : "true");
+				printf(",\"mount_resident_pages\":%llu,\"mount_cacheable\":%s,"
+				       "\"passthrough\":%s}", (unsigned long long)r.resident_pages,
+				       no_cache ? "false" : "true", pt ? "true" : "false");
 			} else {
 				printf(",\"resident_pages\":%llu}", (unsigned long long)r.resident_pages);
 			}
@@ -280,8 +301,10 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 				uint8_t *bmap = map_from_ranges(ranges, r.total_pages, r.page_size);
 				draw_map(m2, mapw, r.total_pages, bmap);
 				free(bmap);
-				printf("[%s] %3.0f%% [%s] %3.0f%%%s %s\n", m2, pb, m1, pm, no_cache ? "*" : " ",
-				       l.path[i]);
+				if (pt) /* one cache: the mount keeps none */
+					memset(m1, '=', (size_t)mapw);
+				printf("[%s] %3.0f%% [%s] %3.0f%%%s %s\n", m2, pb, m1, pm,
+				       pt ? "=" : no_cache ? "*" : " ", l.path[i]);
 			} else {
 				printf("[%s] %3.0f%% %s\n", m1, pm, l.path[i]);
 			}

@@ -73,7 +73,7 @@ for need in ("zcfs_reads_total", "zcfs_read_bytes_total", "zcfs_read_errors_tota
     assert need in type_, f"missing {need}"
 print(f"{len(text.splitlines())} lines, {len(type_)} families, {len(hist)} histograms")
 PY
-python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert set(d['modes']) == {'buffered','direct','mmap','splice'}" \
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert set(d['modes']) == {'buffered','direct','mmap','splice','passthrough'}" \
   "$t/mnt/.zcfs/stats.json" || fail "stats.json"
 grep -qx 'mode=buffered' "$t/mnt/.zcfs/config" && grep -qx 'cache=keep' "$t/mnt/.zcfs/config" || fail "config: $(cat "$t/mnt/.zcfs/config")"
 { echo x > "$t/mnt/.zcfs/stats"; } 2>/dev/null && fail "stats writable"

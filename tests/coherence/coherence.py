@@ -246,8 +246,8 @@ def run_case(env, num, title, fn, results, counter):
 
 
 def end_of_mount(env, results, counter):
-    """The daemon alive, its stats readable (the mode's read counter moved), a clean exit and
-    log."""
+    """The daemon alive, its stats readable (the mode's read counter moved; for passthrough,
+    where the kernel reads, its open counter), a clean exit and log."""
     c = Case(env)
     if env.mnt.p.poll() is not None:
         c.fail("daemon-died", f"the daemon exited ({env.mnt.p.returncode})")
@@ -255,13 +255,14 @@ def end_of_mount(env, results, counter):
         try:
             with open(env.m(".zcfs/stats")) as f:
                 prom = f.read()
-            reads = re.search(rf'^zcfs_reads_total{{mode="{env.mode}"}} (\d+)$', prom, re.M)
+            what = "opens" if env.mode == "passthrough" else "reads"
+            reads = re.search(rf'^zcfs_{what}_total{{mode="{env.mode}"}} (\d+)$', prom, re.M)
             if not reads:
-                c.fail("stats", f".zcfs/stats has no zcfs_reads_total for mode {env.mode}: {show(prom.encode())}")
+                c.fail("stats", f".zcfs/stats has no zcfs_{what}_total for mode {env.mode}: {show(prom.encode())}")
             elif int(reads[1]) == 0:
-                c.fail("stats", f".zcfs/stats: zcfs_reads_total{{mode=\"{env.mode}\"}} is 0 after the cases")
+                c.fail("stats", f".zcfs/stats: zcfs_{what}_total{{mode=\"{env.mode}\"}} is 0 after the cases")
             else:
-                c.note(f"zcfs_reads_total{{mode=\"{env.mode}\"}} {reads[1]}")
+                c.note(f"zcfs_{what}_total{{mode=\"{env.mode}\"}} {reads[1]}")
             with open(env.m(".zcfs/stats.json")) as f:
                 ops = json.load(f)["ops"]
             errs = {op: v["errors"] for op, v in ops.items() if v["errors"]}

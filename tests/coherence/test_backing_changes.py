@@ -35,7 +35,10 @@ from coherence import (SETTLE, Env, daemon_holds, end_of_mount, ename, pattern, 
                        run_case, show, summary)
 
 ZCFS = os.path.realpath(sys.argv[1])
-MODES = os.environ.get("ZCFS_COHERENCE_MODES", "buffered,direct,mmap,splice").split(",")
+# passthrough too where the daemon was built with it
+BUILT_PT = "passthrough" in subprocess.run([ZCFS, "--version"], capture_output=True, text=True).stdout
+MODES = os.environ.get("ZCFS_COHERENCE_MODES",
+                       "buffered,direct,mmap,splice" + (",passthrough" if BUILT_PT else "")).split(",")
 FD_CACHES = [None if x == "default" else x  # None: the daemon's default (RLIMIT_NOFILE/2)
              for x in os.environ.get("ZCFS_COHERENCE_FD_CACHES", "16,default").split(",")]
 ONLY_CASES = {int(x) for x in os.environ.get("ZCFS_COHERENCE_CASES", "").split(",") if x}

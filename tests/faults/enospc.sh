@@ -28,7 +28,7 @@ grep -q "No space left on device" <<<"$out" || fail "second writer's error is no
 echo "ok fallocate and a second writer: ENOSPC"
 
 # data written before is intact, read through every mode (a new open routes again)
-for mode in buffered direct mmap splice; do
+for mode in $(zc_modes); do
   setfattr -n user.zcfs.mode -v "$mode" "$m/early" || fail "setfattr $mode"
   timeout 10 "$faultio" check "$m/early" $((1 << 20)) 5 || fail "early data damaged ($mode)"
 done

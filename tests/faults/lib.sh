@@ -26,13 +26,25 @@ cleanup() { zc_unmount; extra_cleanup; rm -rf "$t"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$t/log" ] && sed 's/^/  daemon: /' "$t/log" | tail -20; exit 1; }
 # zc_mount [PREFIX-COMMAND...] -- OPTS: start the daemon (optionally under a wrapper such as
-# prlimit) on $t/src at $t/mnt and wait up to 10 s for the mount.
+# prlimit) on $t/src at $t/mnt and wait up to 10 s for the mount. $ZCFS_EXTRA_OPTS (comma
+# separated) are added: meson runs suites again over io_uring or in mode=passthrough so; with
+# io_uring the mount must really use it.
 zc_mount() {
-  local wrap=()
+  local wrap=() opts
   while [ "$1" != -- ]; do wrap+=("$1"); shift; done; shift
-  "${wrap[@]}" "$zcfs" -f -o "$1" "$t/src" "$t/mnt" 2>>"$t/log" & pid=$!
-  for _ in $(seq 100); do mountpoint -q "$t/mnt" && return 0; sleep 0.1; done
-  fail "mount ($1) did not appear"
+  opts=$1${ZCFS_EXTRA_OPTS:+,$ZCFS_EXTRA_OPTS}
+  "${wrap[@]}" "$zcfs" -f -o "$opts" "$t/src" "$t/mnt" 2>>"$t/log" & pid=$!
+  for _ in $(seq 100); do mountpoint -q "$t/mnt" && break; sleep 0.1; done
+  mountpoint -q "$t/mnt" || fail "mount ($opts) did not appear"
+  if [[ ,$opts, == *,io_uring,* ]]; then
+    stat "$t/mnt" >/dev/null
+    grep -qx 'zcfs_io_uring 1' "$t/mnt/.zcfs/stats" || fail "-o io_uring given but requests come through /dev/fuse"
+  fi
+}
+# The read modes this daemon serves: passthrough where it was built with it.
+zc_modes() {
+  printf '%s\n' buffered direct mmap splice
+  "$zcfs" --version | grep -q 'features:.*passthrough' && echo passthrough
 }
 # The daemon is alive and answers: stat of the root and a full read of a sentinel file.
 zc_alive() {

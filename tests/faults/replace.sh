@@ -9,7 +9,7 @@ zcfs=$(realpath "$1") faultio=$(realpath "$2")
 size=$((3 << 20)) # several FUSE requests per read of the file
 zc_sentinel
 zc_mount -- cache=none
-modes="buffered direct mmap splice"
+modes=$(zc_modes)
 declare -A fd
 for m in $modes; do
   mkdir -p "$t/mnt/$m/sub" || fail "mkdir"

@@ -107,7 +107,7 @@ def main():
             assert fb > 0, "no fallback counted though the descriptors cannot suffice"
             last = paths[-1]
             eff = os.getxattr(last, "user.zcfs.effective").decode()
-            assert "mode=direct" in eff and "fallback=buffered handles=1" in eff, eff
+            assert "mode=direct" in eff and "fallback=buffered(EMFILE) handles=1" in eff, eff
             assert os.read(fds[-1], 16) == names[-1].encode()
             # free descriptors, then the fallen-back handle returns to direct on a later read
             close_all(fds[: NFILES // 2])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Model-based integrity test over a real mount: for each cache policy (keep, auto, none, drop)
-# mount zcfs once with -o cache=POLICY, then run zcfs_fsx on one file per read mode (buffered,
-# direct, mmap, splice; chosen by user.zcfs.mode on the file's directory) at the same time, each
+# mount zcfs once with -o cache=POLICY (and $ZCFS_EXTRA_OPTS: io_uring, for one), then run
+# zcfs_fsx on one file per read mode (buffered, direct, mmap, splice, and passthrough where built
+# with it; chosen by user.zcfs.mode on the file's directory) at the same time, each
 # with a concurrent checking reader. Asserts the mode/cache each file really got, that every mode
 # served reads (stats), a clean unmount and no error|warning in the daemon log.
 #
@@ -16,7 +17,10 @@ zcfs=$(realpath "$1") fsx=$(realpath "$2")
 ops=${ZCFS_FSX_OPS:-500}
 seed=${ZCFS_FSX_SEED:-$(( (RANDOM << 15 | RANDOM) ))}
 caches=${ZCFS_FSX_CACHES:-keep auto none drop}
-modes=${ZCFS_FSX_MODES:-buffered direct mmap splice}
+# passthrough too where the daemon was built with it (the kernel reads; no daemon reads counted)
+modes=${ZCFS_FSX_MODES:-buffered direct mmap splice$("$zcfs" --version | grep -q 'features:.*passthrough' && echo " passthrough")}
+# Shared mappings of cache=none files: refused (ENODEV) unless the daemon allows them (libfuse >= 3.16).
+mflag=$("$zcfs" --version | grep -q 'features:.*direct_io_allow_mmap' && echo -M)
 # per-fsx-run limit: generous for the default, unbounded-ish for a soak
 limit=$(( 60 + ops / 10 ))
 
@@ -45,7 +49,7 @@ i=0
 start=$SECONDS
 for cache in $caches; do
   rm -rf "$t/src" "$t/mnt"; mkdir "$t/src" "$t/mnt"
-  "$zcfs" -f -o "cache=$cache" "$t/src" "$t/mnt" 2>"$t/log" & pid=$!
+  "$zcfs" -f -o "cache=$cache${ZCFS_EXTRA_OPTS:+,$ZCFS_EXTRA_OPTS}" "$t/src" "$t/mnt" 2>"$t/log" & pid=$!
   for _ in $(seq 100); do mountpoint -q "$t/mnt" && break; sleep 0.1; done
   mountpoint -q "$t/mnt" || fail "mount with cache=$cache did not appear"
   pids=()
@@ -53,7 +57,7 @@ for cache in $caches; do
     mkdir "$t/mnt/$mode" || fail "mkdir $mode"
     setfattr -n user.zcfs.mode -v "$mode" "$t/mnt/$mode" || fail "setfattr $mode"
     s=$((seed + i)); i=$((i + 1))
-    timeout -s KILL "$limit" "$fsx" -s "$s" -n "$ops" -R -B "$t/src/$mode/f" "$t/mnt/$mode/f" \
+    timeout -s KILL "$limit" "$fsx" -s "$s" -n "$ops" -R $mflag -B "$t/src/$mode/f" "$t/mnt/$mode/f" \
       >"$t/out.$mode" 2>&1 &
     pids+=("$!")
   done
@@ -67,9 +71,13 @@ for cache in $caches; do
     total[$mode]=$(( ${total[$mode]:-0} + ops ))
   done
   for mode in $modes; do
-    n=$(grep "^zcfs_reads_total{mode=\"$mode\"}" "$t/mnt/.zcfs/stats" | awk '{print $2}')
-    [ "${n:-0}" -gt 0 ] || fail "cache=$cache: no $mode reads counted"
+    what=reads; [ "$mode" = passthrough ] && what=opens # the kernel reads passthrough files
+    n=$(grep "^zcfs_${what}_total{mode=\"$mode\"}" "$t/mnt/.zcfs/stats" | awk '{print $2}')
+    [ "${n:-0}" -gt 0 ] || fail "cache=$cache: no $mode $what counted"
   done
+  if [[ ,${ZCFS_EXTRA_OPTS:-}, == *,io_uring,* ]]; then
+    grep -qx 'zcfs_io_uring 1' "$t/mnt/.zcfs/stats" || fail "-o io_uring given but requests come through /dev/fuse"
+  fi
   unmount || fail "daemon (cache=$cache) exited non-zero"
   if grep -iE 'error|warning' "$t/log"; then fail "daemon logged errors (cache=$cache)"; fi
 done

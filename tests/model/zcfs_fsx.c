@@ -3,13 +3,15 @@
  * copy_file_range (within the file and from a second file), mmap reads and writes, fsync and
  * close/reopen, each checked against an in-memory model of the file right after it returns.
  *
- *   zcfs_fsx [-s SEED] [-n OPS] [-l MAXLEN] [-o MAXOP] [-B BACKING_FILE] [-R] [-v] FILE
+ *   zcfs_fsx [-s SEED] [-n OPS] [-l MAXLEN] [-o MAXOP] [-B BACKING_FILE] [-R] [-M] [-v] FILE
  *
  * Checks: after every op the size (fstat) and the touched range plus one random range (pread);
  * the whole file every 64 ops; at each fsync op and at the end, the backing file itself (-B).
  * Every written byte is pattern(op, offset), so stale bytes from an older op or from another
  * offset do not match. Under cache=none (FOPEN_DIRECT_IO) a MAP_SHARED mapping must fail with
- * ENODEV: mmap reads then use MAP_PRIVATE and mmap writes are skipped.
+ * ENODEV (mmap reads then use MAP_PRIVATE and mmap writes are skipped), unless -M says the daemon
+ * allows shared mappings of such files (FUSE_CAP_DIRECT_IO_ALLOW_MMAP, libfuse >= 3.16), or the
+ * file is in passthrough (the mapping is the backing file's).
  *
  * Concurrent reader (-R): a forked child reads random ranges through its own descriptor while
  * the writer runs. Model and reader share a process-shared mutex; the writer changes the model
@@ -763,7 +765,7 @@ static void *map_anon(size_t len)
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [-s SEED] [-n OPS] [-l MAXLEN] [-o MAXOP] [-B BACKING_FILE] [-R] [-v] FILE\n"
+		"usage: %s [-s SEED] [-n OPS] [-l MAXLEN] [-o MAXOP] [-B BACKING_FILE] [-R] [-M] [-v] FILE\n"
 		"  -s  seed (default: from the clock; always printed)\n"
 		"  -n  operations (default 1000)\n"
 		"  -l  maximum file size in bytes (default 2 MiB)\n"
@@ -778,14 +780,14 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	struct fsx f = { .maxlen = 2 << 20, .maxop = 256 << 10, .nops = 1000, .src_fd = -1 };
-	bool use_reader = false, seed_set = false;
+	bool use_reader = false, seed_set = false, shared_none = false;
 	pthread_mutexattr_t ma;
 	unsigned total_weight = 0;
 	struct timespec t0, t1;
 	char srcpath[4096];
 	int c, status;
 
-	while ((c = getopt(argc, argv, "s:n:l:o:B:Rv")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:l:o:B:RMv")) != -1) {
 		switch (c) {
 		case 's': f.seed = strtoull(optarg, NULL, 0); seed_set = true; break;
 		case 'n': f.nops = strtoull(optarg, NULL, 0); break;
@@ -793,6 +795,7 @@ int main(int argc, char **argv)
 		case 'o': f.maxop = (size_t)strtoull(optarg, NULL, 0); break;
 		case 'B': f.backing = optarg; break;
 		case 'R': use_reader = true; break;
+		case 'M': shared_none = true; break;
 		case 'v': f.verbose = true; break;
 		default: usage(argv[0]);
 		}
@@ -850,7 +853,7 @@ int main(int argc, char **argv)
 		off_t a = 0, b = 0;
 		f.copy_ok = copy_file_range(f.src_fd, &a, f.fd, &b, 0, 0) == 0 || errno != EOPNOTSUPP;
 	}
-	f.shared_mmap = strcmp(f.cache, "none") != 0;
+	f.shared_mmap = strcmp(f.cache, "none") != 0 || shared_none || strcmp(f.mode, "passthrough") == 0;
 
 	if (use_reader) {
 		f.reader = fork();

@@ -22,21 +22,35 @@ def is_mounted(mnt):
     return any(l.split()[4] == mnt for l in open("/proc/self/mountinfo"))
 
 
+def extra_opts():
+    """Options every test mount gets in addition (ZCFS_EXTRA_OPTS, comma separated): meson runs
+    some suites again over io_uring or in mode=passthrough this way."""
+    return [o for o in os.environ.get("ZCFS_EXTRA_OPTS", "").split(",") if o]
+
+
 class Mount:
-    """zcfs -f -o OPTS SRC MNT; the daemon's stderr goes to LOG (appended)."""
+    """zcfs -f -o OPTS SRC MNT (plus extra_opts()); the daemon's stderr goes to LOG (appended).
+    With io_uring among the extra options, the mount must really use it."""
 
     def __init__(self, zcfs, src, mnt, opts, log):
         self.src, self.mnt, self.log_path = src, mnt, log
         self.log = open(log, "ab")
+        opts = list(opts) + extra_opts()
         args = [zcfs, "-f"] + (["-o", ",".join(opts)] if opts else []) + [src, mnt]
         self.p = subprocess.Popen(args, stderr=self.log)
         for _ in range(100):
             if is_mounted(mnt):
-                return
+                break
             if self.p.poll() is not None:
                 raise SystemExit(f"FAIL: zcfs {' '.join(opts)} exited {self.p.returncode} before mounting")
             time.sleep(0.1)
-        raise SystemExit(f"FAIL: mount with {opts} did not appear")
+        else:
+            raise SystemExit(f"FAIL: mount with {opts} did not appear")
+        if "io_uring" in opts and os.path.isdir(os.path.join(mnt, ".zcfs")):
+            os.stat(mnt)
+            text = open(os.path.join(mnt, ".zcfs", "stats")).read()
+            if "\nzcfs_io_uring 1\n" not in text:
+                raise SystemExit("FAIL: -o io_uring given but requests come through /dev/fuse")
 
     @property
     def pid(self):

@@ -259,7 +259,7 @@ static void test_stats_json_is_valid(void **state)
 	const char *end = json_value(out);
 	assert_non_null(end);
 	assert_string_equal(ws(end), "");
-	assert_non_null(strstr(out, "\"direct\":{\"reads\":1,\"bytes\":512,"));
+	assert_non_null(strstr(out, "\"direct\":{\"opens\":0,\"reads\":1,\"bytes\":512,"));
 	free(out);
 	zc_stats_free(st);
 }

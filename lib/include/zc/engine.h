@@ -64,6 +64,13 @@ ssize_t zc_file_read(struct zc_file *f, off_t off, size_t len, struct zc_rdesc *
  * kernel's RELEASE can overtake the end of the read handler). Never blocks. */
 void zc_file_read_done(struct zc_file *f, struct zc_rdesc *rd, int send_err);
 
+/* For a reply that user space copies (over io_uring, libfuse copies replies into the ring): if rd
+ * points into a mapping of the backing file (mmap), copy the bytes into this thread's buffer
+ * without touching the mapping in user space (process_vm_readv: a page truncated away meanwhile
+ * ends the copy short instead of raising SIGBUS), release the mapping and point rd at the copy.
+ * Returns rd->len afterwards (0 if the first page was gone) or -errno. Other rds are unchanged. */
+ssize_t zc_file_read_copy(struct zc_file *f, struct zc_rdesc *rd);
+
 /* The engine serving reads now (atomic: zc_file_retry may change it while others read). */
 enum zc_mode zc_file_active(const struct zc_file *f);
 

@@ -1,11 +1,19 @@
-/* mode.h - the names of the read modes (which engine serves a read) and of the mount-side cache
+/* mode.h - the names of the read modes (which engine serves a read: four in the daemon, and
+ * passthrough, where the kernel reads the backing file itself) and of the mount-side cache
  * policies, with parsing. Pure functions, thread-safe, no state. */
 #ifndef ZC_MODE_H
 #define ZC_MODE_H
 
 #include <stddef.h>
 
-enum zc_mode { ZC_MODE_BUFFERED, ZC_MODE_DIRECT, ZC_MODE_MMAP, ZC_MODE_SPLICE, ZC_MODE_COUNT };
+enum zc_mode {
+	ZC_MODE_BUFFERED,
+	ZC_MODE_DIRECT,
+	ZC_MODE_MMAP,
+	ZC_MODE_SPLICE,
+	ZC_MODE_PASSTHROUGH,
+	ZC_MODE_COUNT
+};
 
 /* Mount-side page cache: keep across opens, keep unless size/mtime changed, none (FOPEN_DIRECT_IO),
  * drop (cached while open, invalidated when the last handle closes). */

@@ -21,7 +21,15 @@
 enum zc_op { ZC_OPS_LIST(ZC_OP_ENUM) ZC_OP_COUNT };
 #undef ZC_OP_ENUM
 
-enum zc_gauge { ZC_G_OPEN_HANDLES, ZC_G_INODES, ZC_G_CACHED_FDS, ZC_G_HANDLE_FDS, ZC_G_COUNT };
+enum zc_gauge {
+	ZC_G_OPEN_HANDLES,
+	ZC_G_INODES,
+	ZC_G_CACHED_FDS,
+	ZC_G_HANDLE_FDS,
+	ZC_G_PASSTHROUGH_HANDLES,
+	ZC_G_IO_URING,
+	ZC_G_COUNT
+};
 
 /* Events counted once each: X(enum suffix, metric name, label or NULL, help). Entries of one
  * metric are adjacent; the first one's help text is used. */
@@ -50,7 +58,7 @@ enum zc_event { ZC_EVENTS_LIST(ZC_EV_ENUM) ZC_EV_COUNT };
 struct zc_stats; /* opaque */
 
 struct zc_stats_mode_snap {
-	uint64_t reads, bytes, errors;
+	uint64_t opens, reads, bytes, errors;
 	uint64_t lat_bucket[ZC_LAT_BUCKETS]; /* cumulative counts as Prometheus wants them */
 	uint64_t lat_sum_ns;
 };
@@ -74,6 +82,8 @@ void zc_stats_free(struct zc_stats *st);
 /* Hot path: a few relaxed atomic adds, no lock, no allocation. st may be NULL (no-op). */
 void zc_stats_read(struct zc_stats *st, enum zc_mode mode, size_t bytes, uint64_t lat_ns, int err);
 void zc_stats_op(struct zc_stats *st, enum zc_op op, int err);
+/* A file handle opened, served by mode. */
+void zc_stats_open(struct zc_stats *st, enum zc_mode mode);
 void zc_stats_fallback(struct zc_stats *st, enum zc_mode from, enum zc_mode to);
 void zc_stats_written(struct zc_stats *st, size_t bytes);
 void zc_stats_gauge_add(struct zc_stats *st, enum zc_gauge g, int64_t delta);

@@ -1,0 +1,107 @@
+/* passthrough.c - see passthrough.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "config.h"
+#include "ctx.h"
+#include "passthrough.h"
+#include "zc/log.h"
+#include "zc/stats.h"
+
+void zcd_pt_init(struct zcd_ctx *ctx, struct fuse_conn_info *conn)
+{
+#if ZC_HAVE_FUSE_PASSTHROUGH
+	if (!(conn->capable & FUSE_CAP_PASSTHROUGH))
+		ctx->pt_unavailable = -EOPNOTSUPP; /* kernel without CONFIG_FUSE_PASSTHROUGH */
+	else if (ctx->opts.writeback)
+		ctx->pt_unavailable = -EINVAL; /* the kernel refuses both on one connection */
+	else
+		conn->want |= FUSE_CAP_PASSTHROUGH;
+#else
+	(void)conn;
+	ctx->pt_unavailable = -ENOSYS; /* built with a libfuse without passthrough */
+#endif
+}
+
+#if ZC_HAVE_FUSE_PASSTHROUGH
+/* Errors that no later open would change: stop asking the kernel. */
+static bool permanent(int err)
+{
+	return err == -EPERM || err == -EOPNOTSUPP || err == -ENOTTY || err == -ENOSYS;
+}
+#endif
+
+enum zc_mode zcd_pt_open(fuse_req_t req, struct zcd_inode *in, int fd, enum zc_mode mode,
+			 struct fuse_file_info *fi, int *why)
+{
+	struct zcd_ctx *ctx = fuse_req_userdata(req);
+	int rc = 0;
+
+	*why = 0;
+	pthread_mutex_lock(&ctx->pt_lock);
+	if (mode != ZC_MODE_PASSTHROUGH && !in->pt_handles) {
+		in->other_handles++; /* the common case: no passthrough anywhere near */
+		pthread_mutex_unlock(&ctx->pt_lock);
+		return mode;
+	}
+	if (ctx->pt_unavailable)
+		rc = ctx->pt_unavailable;
+	else if (in->other_handles && !in->pt_handles)
+		rc = -ETXTBSY; /* open in another mode: the kernel would answer EIO */
+#if ZC_HAVE_FUSE_PASSTHROUGH
+	if (rc == 0 && !in->backing_id) {
+		int id;
+		errno = 0;
+		id = fuse_passthrough_open(req, fd);
+		if (id > 0)
+			in->backing_id = id;
+		else
+			rc = errno ? -errno : -EIO;
+		if (rc && permanent(rc)) {
+			ctx->pt_unavailable = rc;
+			zc_log(ZC_LOG_WARNING, "passthrough unavailable (%s): serving with splice",
+			       strerror(-rc));
+		}
+	}
+	if (rc == 0) {
+		in->pt_handles++;
+		fi->backing_id = in->backing_id;
+	}
+#endif
+	if (rc)
+		in->other_handles++;
+	pthread_mutex_unlock(&ctx->pt_lock);
+	if (rc == 0) {
+		zc_stats_gauge_add(ctx->stats, ZC_G_PASSTHROUGH_HANDLES, 1);
+		if (mode != ZC_MODE_PASSTHROUGH) /* the inode is in passthrough: so is this open */
+			zc_stats_fallback(ctx->stats, mode, ZC_MODE_PASSTHROUGH);
+		return ZC_MODE_PASSTHROUGH;
+	}
+	*why = rc;
+	zc_stats_fallback(ctx->stats, ZC_MODE_PASSTHROUGH, ZC_MODE_SPLICE);
+	return ZC_MODE_SPLICE;
+}
+
+void zcd_pt_release(struct zcd_ctx *ctx, struct zcd_inode *in, bool is_pt, fuse_req_t req)
+{
+	int id = 0;
+
+	pthread_mutex_lock(&ctx->pt_lock);
+	if (!is_pt) {
+		in->other_handles--;
+	} else if (--in->pt_handles == 0) {
+		id = in->backing_id;
+		in->backing_id = 0;
+	}
+	pthread_mutex_unlock(&ctx->pt_lock);
+	if (is_pt)
+		zc_stats_gauge_add(ctx->stats, ZC_G_PASSTHROUGH_HANDLES, -1);
+#if ZC_HAVE_FUSE_PASSTHROUGH
+	/* The kernel keeps its own reference to the backing file while files use it. */
+	if (id && req)
+		fuse_passthrough_close(req, id);
+#else
+	(void)id;
+	(void)req;
+#endif
+}
