@@ -294,6 +294,35 @@ static void test_engine_direct_falls_back_when_refused(void **state)
 	zc_file_close(&f);
 }
 
+/* splice: replies under two pages (and empty ones) come from memory (libfuse would copy them through a
+ * posix_memalign buffer per reply, which fragmented the daemon's heap); larger ones stay
+ * descriptor buffers for libfuse to splice. */
+static void test_engine_splice_copies_small_replies(void **state)
+{
+	struct fixture *fx = *state;
+	size_t two_pages = 2 * (size_t)sysconf(_SC_PAGESIZE);
+	struct zc_file f = { 0 };
+	struct zc_rdesc rd;
+
+	fill(fx->fd, 4 * two_pages + 100);
+	assert_int_equal(zc_file_open(&f, fx->fd, ZC_MODE_SPLICE, &opts, fx->stats), 0);
+	assert_int_equal(zc_file_read(&f, 0, two_pages - 1, &rd), (ssize_t)(two_pages - 1));
+	assert_int_equal(rd.kind, ZC_RD_MEM);
+	zc_file_read_done(&f, &rd, 0);
+	assert_int_equal(zc_file_read(&f, 4 * (off_t)two_pages, two_pages, &rd), 100); /* short tail */
+	assert_int_equal(rd.kind, ZC_RD_MEM);
+	zc_file_read_done(&f, &rd, 0);
+	assert_int_equal(zc_file_read(&f, 5 * (off_t)two_pages, 4096, &rd), 0); /* past EOF */
+	assert_int_equal(rd.kind, ZC_RD_MEM);
+	zc_file_read_done(&f, &rd, 0);
+	assert_int_equal(zc_file_read(&f, 0, two_pages, &rd), (ssize_t)two_pages);
+	assert_int_equal(rd.kind, ZC_RD_FD);
+	zc_file_read_done(&f, &rd, 0);
+	check_range(&f, fx->fd, 100, 5000);
+	check_range(&f, fx->fd, 4 * (off_t)two_pages, 4096);
+	zc_file_close(&f);
+}
+
 static void test_engine_dio_align_reports_block_size(void **state)
 {
 	struct fixture *fx = *state;
@@ -312,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_concurrent_readers_share_one_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_mmap_survives_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_direct_falls_back_when_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_engine_splice_copies_small_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_dio_align_reports_block_size, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
