@@ -68,6 +68,16 @@ int zcd_table_init(struct zcd_ctx *ctx)
 	return 0;
 }
 
+size_t zcd_table_count(struct zcd_ctx *ctx)
+{
+	size_t n;
+
+	pthread_mutex_lock(&ctx->tbl.lock);
+	n = ctx->tbl.count;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	return n;
+}
+
 void zcd_inode_free(struct zcd_inode *in)
 {
 	if (in->fd >= 0)

@@ -83,6 +83,8 @@ struct zcd_table {
 struct zcd_ctx;
 
 int zcd_table_init(struct zcd_ctx *ctx);
+/* Entries in the hash now (a snapshot). */
+size_t zcd_table_count(struct zcd_ctx *ctx);
 void zcd_table_destroy(struct zcd_ctx *ctx);
 
 /* The inode behind a node id the kernel sent. The caller has ruled out control-plane nodes

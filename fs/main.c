@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,12 @@ int main(int argc, char *argv[])
 	struct zcd_ctx *ctx;
 	int rc = 1, r;
 
+	/* glibc raises its mmap threshold to the size of the first large block freed (a retiring
+	 * worker's 1 MiB request buffer, a ctl prefetch buffer), and its trim threshold to twice
+	 * that; every arena then keeps up to 2 MiB it never gives back. Pinned, RSS under
+	 * thread churn stays flat (6.6 -> 9.4 MB over 15 rounds of git churn without, 5.9 -> 6.1
+	 * with); allocations this large are per-thread and ctl buffers, none per request. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx) {
 		fprintf(stderr, "zcfs: out of memory\n");

@@ -70,8 +70,10 @@ void zcd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
 	zcd_count_ok(req, ZC_OP_forget);
 	fuse_reply_none(req);
 	/* After the kernel drops a large part of its inodes (memory pressure, drop_caches), give
-	 * the freed entries back to the system instead of keeping the high-water mark. */
-	if (atomic_fetch_add(&ctx->forgets_since_trim, count) + count >= 8192) {
+	 * the freed entries back to the system instead of keeping the high-water mark: every 8,192
+	 * forgets, and when the table has emptied (the end of a burst, which the count misses). */
+	if (atomic_fetch_add(&ctx->forgets_since_trim, count) + count >= 8192 ||
+	    (zcd_table_count(ctx) == 0 && atomic_load(&ctx->forgets_since_trim))) {
 		atomic_store(&ctx->forgets_since_trim, 0);
 		malloc_trim(0);
 	}
