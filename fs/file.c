@@ -243,7 +243,12 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	f->pt = served == ZC_MODE_PASSTHROUGH;
 	if (f->pt) {
 		/* The kernel reads and writes the backing file: no engine, no mount-side cache
-		 * (FOPEN_DIRECT_IO would send reads and writes back here). */
+		 * (FOPEN_DIRECT_IO would send reads and writes back here). Its writes run with the
+		 * daemon's credentials (root, CAP_FSETID), which keep setuid bits a caller's write
+		 * would clear: a caller without that capability opening for writing gets them
+		 * cleared now, as its first write would on the backing filesystem. */
+		if ((fi->flags & O_ACCMODE) != O_RDONLY && fuse_req_ctx(req)->uid != 0)
+			zcd_file_kill_privs(fd);
 		zc_file_open(&f->eng, fd, ZC_MODE_PASSTHROUGH, &ctx->fopts, ctx->stats);
 		fi->keep_cache = 0;
 		fi->direct_io = 0;
