@@ -102,6 +102,15 @@ void zcd_cache_write_end(struct zcd_ctx *ctx, struct zcd_inode *in, const struct
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }
 
+void zcd_cache_stored(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st)
+{
+	pthread_mutex_lock(&ctx->tbl.lock);
+	stamp_of(st, &in->stamp);
+	in->stamp_valid = true;
+	in->data_cached = true;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+}
+
 void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st)
 {
 	pthread_mutex_lock(&ctx->tbl.lock);

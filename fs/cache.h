@@ -27,6 +27,9 @@ void zcd_cache_observe(struct zcd_ctx *ctx, struct zcd_inode *in, const struct s
  * attributes after it (NULL if unknown: the next observation decides). */
 void zcd_cache_write_begin(struct zcd_ctx *ctx, struct zcd_inode *in);
 void zcd_cache_write_end(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st);
+/* zcfs stored the file's data (as st describes it) into the mount's cache (notify_store): the
+ * next open keeps those pages unless the file changes before. */
+void zcd_cache_stored(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st);
 /* A change made through the mount without a write (chmod, xattrs, link, rename): absorb st. */
 void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st);
 

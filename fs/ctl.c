@@ -15,11 +15,14 @@
 #include "ctl_int.h"
 #include "ctx.h"
 #include "handle.h"
+#include "prefetch.h"
 #include "req.h"
+#include "zc/ctl.h"
 #include "zc/log.h"
 
 #define SNAP_SHARE_NS 250000000ull
-#define CTL_WRITE_MAX 4096
+#define CTL_WRITE_MAX 4096       /* one command */
+#define CTL_PLAN_WRITE_MAX (1u << 20) /* one write of a plan's paths */
 
 enum node_kind { N_DIR = 1, N_STATS, N_JSON, N_CONFIG, N_CTL, N_COUNT };
 
@@ -56,6 +59,7 @@ struct txn_fh {
 	pthread_mutex_t lock;
 	char *reply; /* lock */
 	size_t len, pos; /* lock */
+	struct zcd_plan_upload *upload; /* a plan being written; lock */
 };
 
 static uint64_t now_ns(void)
@@ -122,6 +126,27 @@ bool zcd_ctl_is_name(const struct zcd_ctx *ctx, fuse_ino_t parent, const char *n
 
 /* ---- snapshots ---- */
 
+/* The reading plans' lines after the counters of the Prometheus text. */
+static int append_prefetch(struct zcd_ctx *ctx, char **text, size_t *len)
+{
+	char *more = NULL;
+	size_t mlen = 0;
+	FILE *f = open_memstream(&more, &mlen);
+
+	if (!f)
+		return -ENOMEM;
+	fputs(*text, f);
+	zcd_prefetch_render_prom(ctx, f);
+	if (fclose(f) != 0) {
+		free(more);
+		return -ENOMEM;
+	}
+	free(*text);
+	*text = more;
+	*len = mlen;
+	return 0;
+}
+
 /* Render kind into a new snapshot (one reference). */
 static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 {
@@ -154,6 +179,8 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 			pthread_mutex_unlock(&ctx->tbl.lock);
 			rc = k == N_STATS ? zc_stats_render_prom(&st, &text, &len)
 					  : zc_stats_render_json(&st, &text, &len);
+			if (rc == 0 && k == N_STATS)
+				rc = append_prefetch(ctx, &text, &len);
 		}
 	}
 	if (rc < 0)
@@ -383,14 +410,28 @@ static const struct zcd_fh_ops snap_ops = {
 
 /* ---- ctl: one command per write, its reply read back ---- */
 
+/* Replace the handle's reply. t->lock held. */
+static void set_reply_locked(struct txn_fh *t, char *reply)
+{
+	free(t->reply);
+	t->reply = reply;
+	t->len = reply ? strlen(reply) : 0;
+	t->pos = 0;
+}
+
 static void txn_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 {
 	struct txn_fh *t = (struct txn_fh *)fh;
 	char *copy = NULL;
 	size_t n = 0;
 
-	/* The file offset moved with the write: a transaction reads its reply from its start. */
 	pthread_mutex_lock(&t->lock);
+	if (t->upload) { /* reading ends a plan written without its empty line */
+		set_reply_locked(t, zcd_plan_upload_finish(req, t->upload));
+		zcd_plan_upload_free(t->upload);
+		t->upload = NULL;
+	}
+	/* The file offset moved with the write: a transaction reads its reply from its start. */
 	if (t->pos < t->len) {
 		n = t->len - t->pos < size ? t->len - t->pos : size;
 		copy = malloc(n);
@@ -406,28 +447,71 @@ static void txn_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	free(copy);
 }
 
+/* Is data the start of a plan ("plan" and options, no subcommand)? Then a new upload, fed with
+ * what follows the first line. */
+static struct zcd_plan_upload *plan_start(const char *data, size_t len, size_t *first)
+{
+	const char *nl = memchr(data, '\n', len);
+	struct zc_ctl_cmd *cmd;
+	struct zcd_plan_upload *u = NULL;
+	char err[256];
+
+	*first = nl ? (size_t)(nl - data) + 1 : len;
+	if (len < 4 || strncmp(data, "plan", 4) != 0 || (len > 4 && data[4] != ' ' && data[4] != '\n' &&
+							 data[4] != '\r' && data[4] != '\t'))
+		return NULL;
+	cmd = malloc(sizeof(*cmd));
+	if (cmd && zc_ctl_parse(data, *first, cmd, err, sizeof(err)) == 0 &&
+	    cmd->plan.sub == ZC_PLAN_START)
+		u = zcd_plan_upload_new(cmd);
+	free(cmd);
+	return u;
+}
+
 static void txn_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off,
 		      struct fuse_file_info *fi)
 {
 	struct txn_fh *t = (struct txn_fh *)fh;
-	size_t size = fuse_buf_size(bufv);
+	size_t size = fuse_buf_size(bufv), first;
 	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
-	char line[CTL_WRITE_MAX], *reply;
+	char *data, *reply = NULL;
 	ssize_t n;
 
-	if (size > CTL_WRITE_MAX)
+	if (size > CTL_PLAN_WRITE_MAX)
 		return zcd_reply_err(req, ZC_OP_write, -EMSGSIZE);
-	dst.buf[0].mem = line;
+	data = malloc(size ? size : 1);
+	if (!data)
+		return zcd_reply_err(req, ZC_OP_write, -ENOMEM);
+	dst.buf[0].mem = data;
 	n = fuse_buf_copy(&dst, bufv, 0); /* the command may arrive in a pipe (splice_read) */
-	if (n < 0)
+	if (n < 0) {
+		free(data);
 		return zcd_reply_err(req, ZC_OP_write, (int)n);
-	reply = zcd_ctl_execute(req, line, (size_t)n);
+	}
 	pthread_mutex_lock(&t->lock);
-	free(t->reply);
-	t->reply = reply;
-	t->len = reply ? strlen(reply) : 0;
-	t->pos = 0;
+	if (!t->upload && (t->upload = plan_start(data, (size_t)n, &first))) {
+		set_reply_locked(t, NULL);
+		memmove(data, data + first, (size_t)n - first);
+		n -= (ssize_t)first;
+	}
+	if (t->upload) {
+		if (zcd_plan_upload_feed(req, t->upload, data, (size_t)n, &reply)) {
+			set_reply_locked(t, reply);
+			zcd_plan_upload_free(t->upload);
+			t->upload = NULL;
+		}
+	} else if ((size_t)n > CTL_WRITE_MAX) {
+		pthread_mutex_unlock(&t->lock);
+		free(data);
+		return zcd_reply_err(req, ZC_OP_write, -EMSGSIZE);
+	} else {
+		pthread_mutex_unlock(&t->lock); /* commands may block on I/O */
+		reply = zcd_ctl_execute(req, data, (size_t)n);
+		pthread_mutex_lock(&t->lock);
+		set_reply_locked(t, reply);
+	}
 	pthread_mutex_unlock(&t->lock);
+	free(data);
 	zcd_count_ok(req, ZC_OP_write);
 	fuse_reply_write(req, size);
 }
@@ -436,6 +520,7 @@ static void txn_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	struct txn_fh *t = (struct txn_fh *)fh;
 
+	zcd_plan_upload_free(t->upload); /* a plan never finished is no plan */
 	pthread_mutex_destroy(&t->lock);
 	free(t->reply);
 	free(t);

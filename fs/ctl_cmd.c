@@ -17,6 +17,7 @@
 #include "ctl_int.h"
 #include "ctx.h"
 #include "lookup.h"
+#include "prefetch.h"
 #include "req.h"
 #include "zc/ctl.h"
 #include "zc/resid.h"
@@ -341,6 +342,32 @@ static void print_totals(struct cmd_run *run)
 			(unsigned long long)run->dirs_skipped, run->truncated);
 }
 
+/* plan status [ID] / plan cancel ID (a plan's paths come through ctl_plan.c). */
+static int run_plan(fuse_req_t req, const struct zc_ctl_cmd *cmd, char **reply)
+{
+	char *body = NULL;
+	size_t len = 0;
+	FILE *out;
+	int rc;
+
+	if (cmd->plan.sub == ZC_PLAN_CANCEL) {
+		rc = zcd_prefetch_cancel(req, cmd->plan.id);
+		*reply = rc < 0 ? NULL : strdup("ok\n");
+		return rc < 0 ? rc : *reply ? 0 : -ENOMEM;
+	}
+	if (cmd->plan.sub != ZC_PLAN_STATUS)
+		return -EINVAL; /* a plan's first line with nothing after it */
+	out = open_memstream(&body, &len);
+	if (!out)
+		return -ENOMEM;
+	rc = zcd_prefetch_status(zcd_ctx(req), cmd->plan.id, out);
+	fclose(out);
+	if (rc == 0 && asprintf(reply, "ok\n%s", body ? body : "") < 0)
+		rc = -ENOMEM;
+	free(body);
+	return rc;
+}
+
 char *zcd_ctl_execute(fuse_req_t req, const char *line, size_t len)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
@@ -359,6 +386,16 @@ char *zcd_ctl_execute(fuse_req_t req, const char *line, size_t len)
 	rc = zc_ctl_parse(line, len, cmd, err, sizeof(err));
 	if (rc < 0)
 		goto out_error;
+	if (cmd->verb == ZC_CTL_PLAN) {
+		rc = run_plan(req, cmd, &reply);
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "plan %u: %s", cmd->plan.id,
+				 rc == -EPERM ? "not your plan" : strerror(-rc));
+			goto out_error;
+		}
+		free(cmd);
+		return reply;
+	}
 	if (cmd->verb == ZC_CTL_STATS_RESET || cmd->verb == ZC_CTL_SYNCFS) {
 		if (cmd->verb == ZC_CTL_STATS_RESET)
 			zc_stats_reset(ctx->stats);

@@ -19,6 +19,7 @@
 struct zcd_ctl;
 struct zcd_file;
 struct zcd_notifier;
+struct zcd_prefetch;
 
 struct zcd_ctx {
 	struct zcd_opts opts;       /* immutable after start-up */
@@ -29,6 +30,7 @@ struct zcd_ctx {
 	struct fuse_session *se;
 	struct zcd_notifier *notifier; /* deferred cache invalidations (notify.h) */
 	struct zcd_ctl *ctl;        /* NULL with -o noctl */
+	struct zcd_prefetch *prefetch; /* reading plans (prefetch.h); NULL before start */
 	_Atomic uint64_t forgets_since_trim; /* inodes forgotten since the last malloc_trim */
 	int root_fd;                /* O_RDONLY|O_DIRECTORY of BACKING, for openat2 below the root */
 	bool is_root;               /* running as uid 0: switch fs credentials per request */

@@ -19,6 +19,7 @@
 #include "inode.h"
 #include "notify.h"
 #include "passthrough.h"
+#include "prefetch.h"
 #include "req.h"
 #include "route.h"
 #include "zc/ctl.h"
@@ -260,6 +261,7 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	}
 	zc_stats_open(ctx->stats, f->pt ? ZC_MODE_PASSTHROUGH : zc_file_active(&f->eng));
 	zcd_inode_opened(ctx, in);
+	zcd_prefetch_on_open(req, in, fd); /* plans follow their job; directory scans are seen */
 	/* A read-only handle has nothing to write back and zcfs keeps POSIX locks as OFD locks
 	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && !ctx->opts.writeback;

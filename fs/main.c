@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "ops.h"
 #include "passthrough.h"
+#include "prefetch.h"
 #include "zc/kmod.h"
 #include "zc/log.h"
 
@@ -361,8 +362,11 @@ int main(int argc, char *argv[])
 		logpipe = zcd_logpipe_start();
 	if (zcd_notify_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no notifier thread: external changes are seen at the next open");
+	if (zcd_prefetch_start(ctx) < 0)
+		zc_log(ZC_LOG_WARNING, "no prefetch threads: reading plans are refused");
 	r = run_loop(ctx, &cmd);
 	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
+	zcd_prefetch_stop(ctx); /* before the notifier: dropping leftovers queues invalidations */
 	zcd_notify_stop(ctx);
 	fuse_session_unmount(ctx->se);
 	zcd_fh_release_all(ctx);

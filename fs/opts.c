@@ -51,6 +51,10 @@ static const struct optdef optdefs[] = {
 	{ "readahead_kb", V_UINT, OFF(readahead_kb), 0, "mount read-ahead in KiB, 0 keeps the kernel's (1024)", false },
 	{ "mmap_window", V_SIZE, OFF(mmap_window), 0, "mmap mode: bytes mapped at once per file, k/m/g suffixes (1g)", false },
 	{ "acl", V_FLAG, OFF(acl), 1, "enforce POSIX ACLs (needs default_permissions)", false },
+	{ "prefetch_window", V_SIZE, OFF(prefetch_window), 0, "bytes a reading plan keeps read ahead of its job (128m, less on small machines)", false },
+	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, at most 16)", false },
+	{ "scan_prefetch", V_FLAG, OFF(scan_prefetch), 1, "read ahead in directories opened in name order (off)", false },
+	{ "noscan_prefetch", V_FLAG, OFF(scan_prefetch), 0, "no read ahead without a plan (default)", false },
 	{ "io_uring", V_FLAG, OFF(io_uring), 1, "receive requests over io_uring (libfuse >= 3.18, enable_uring)",
 	  ZC_HAVE_FUSE_IO_URING },
 	{ "io_uring_q_depth", V_UINT, OFF(io_uring_q_depth), 0, "io_uring queue depth per CPU (8)",
@@ -406,6 +410,18 @@ int zcd_opts_check(struct zcd_opts *o)
 	if (!ZC_HAVE_FUSE_IO_URING && (o->io_uring || o->io_uring_q_depth))
 		fprintf(stderr, "zcfs: warning: built with libfuse %s, which has no io_uring: requests "
 				"come through /dev/fuse\n", ZC_FUSE_VERSION);
+	if (o->prefetch_depth > 16) {
+		fprintf(stderr, "zcfs: -o prefetch_depth must be at most 16\n");
+		return -EINVAL;
+	}
+	if (!o->prefetch_window) {
+		/* Safe on a small machine: at most 1/16 of its memory. */
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		size_t sixteenth = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 16 : 0;
+		o->prefetch_window = (size_t)128 << 20;
+		if (sixteenth && sixteenth < o->prefetch_window)
+			o->prefetch_window = sixteenth;
+	}
 	if (o->io_uring_q_depth && (o->io_uring_q_depth > 4096 || !o->io_uring)) {
 		fprintf(stderr, "zcfs: -o io_uring_q_depth needs -o io_uring and a depth up to 4096\n");
 		return -EINVAL;
@@ -443,12 +459,14 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
+		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
 		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus,
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
+		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,
 		     rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);

@@ -24,6 +24,9 @@ struct zcd_opts {
 	size_t mmap_window;       /* bytes */
 	int noctl, ctl_private, writeback, noreaddirplus, splice_read, acl;
 	int io_uring;             /* -o io_uring (libfuse parses it too) */
+	size_t prefetch_window;   /* bytes a plan reads ahead at most (default: 128 MiB or less) */
+	unsigned prefetch_depth;  /* prefetch worker threads, and a plan's default queue depth */
+	int scan_prefetch;        /* plan directories opened in name order */
 	unsigned io_uring_q_depth; /* 0: libfuse's default */
 	int show_help, show_version, foreground, debug, singlethread;
 	int nonopts;              /* positional arguments seen while parsing */

@@ -50,6 +50,30 @@ void zcd_creds_leave(fuse_req_t req, struct zcd_creds *c)
 	c->switched = false;
 }
 
+int zcd_creds_enter_ids(struct zcd_ctx *ctx, struct zcd_creds *c, uid_t uid, gid_t gid,
+			const gid_t *groups, int ngroups)
+{
+	c->switched = false;
+	if (!ctx->is_root || (uid == 0 && gid == 0))
+		return 0;
+	if (syscall(SYS_setgroups, ngroups, groups) < 0)
+		return -errno;
+	syscall(SYS_setfsgid, gid);
+	syscall(SYS_setfsuid, uid);
+	c->switched = true;
+	return 0;
+}
+
+void zcd_creds_leave_ids(struct zcd_ctx *ctx, struct zcd_creds *c)
+{
+	if (!c->switched)
+		return;
+	syscall(SYS_setfsuid, 0);
+	syscall(SYS_setfsgid, 0);
+	syscall(SYS_setgroups, ctx->nroot_groups, ctx->root_groups);
+	c->switched = false;
+}
+
 bool zcd_caller_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t groups[MAX_GROUPS];

@@ -21,6 +21,12 @@ struct zcd_creds {
 };
 int zcd_creds_enter(fuse_req_t req, struct zcd_creds *c, bool creating);
 void zcd_creds_leave(fuse_req_t req, struct zcd_creds *c);
+/* The same for work done on behalf of a user outside a request (a plan's prefetches): always
+ * switches unless uid and gid are 0. */
+struct zcd_ctx;
+int zcd_creds_enter_ids(struct zcd_ctx *ctx, struct zcd_creds *c, uid_t uid, gid_t gid,
+			const gid_t *groups, int ngroups);
+void zcd_creds_leave_ids(struct zcd_ctx *ctx, struct zcd_creds *c);
 
 /* Is gid the caller's group or one of its supplementary groups? */
 bool zcd_caller_in_group(fuse_req_t req, gid_t gid);

@@ -1,6 +1,7 @@
 /* ctl.c - see zc/ctl.h: the control file's command language. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "zc/ctl.h"
@@ -52,6 +53,71 @@ int zc_ctl_path_normalise(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
+int zc_ctl_plan_line(const char *line, size_t len, char *out, size_t outlen)
+{
+	char buf[PATH_MAX];
+
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	if (len == 0)
+		return 1;
+	if (len >= sizeof(buf) || memchr(line, '\0', len))
+		return len >= sizeof(buf) ? -ENAMETOOLONG : -EINVAL;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	return zc_ctl_path_normalise(buf, out, outlen);
+}
+
+/* "window=64m depth=8 store=1" after "plan", or "status [ID]" / "cancel ID". */
+static int parse_plan(char *p, struct zc_ctl_cmd *out, char *err, size_t errlen)
+{
+	char *tok, *save = NULL, *end;
+	unsigned long long v;
+
+	out->verb = ZC_CTL_PLAN;
+	out->plan.sub = ZC_PLAN_START;
+	if (strncmp(p, "status", 6) == 0 || strncmp(p, "cancel", 6) == 0) {
+		out->plan.sub = p[0] == 's' ? ZC_PLAN_STATUS : ZC_PLAN_CANCEL;
+		p += 6;
+		p += strspn(p, " \t");
+		if (!*p && out->plan.sub == ZC_PLAN_STATUS)
+			return 0;
+		v = strtoull(p, &end, 10);
+		if (!*p || *end || *p == '-' || v == 0 || v > UINT32_MAX)
+			return snprintf(err, errlen, "expected a plan number, got '%.64s'", p), -EINVAL;
+		out->plan.id = (unsigned)v;
+		return 0;
+	}
+	for (tok = strtok_r(p, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq[1] == '\0' || eq[1] == '-')
+			return snprintf(err, errlen, "expected KEY=VALUE, got '%.64s'", tok), -EINVAL;
+		*eq = '\0';
+		errno = 0;
+		v = strtoull(eq + 1, &end, 10);
+		if (errno)
+			return snprintf(err, errlen, "%s: out of range", tok), -EINVAL;
+		if (strcmp(tok, "window") == 0) {
+			unsigned long long mul = *end == 'k' ? 1ull << 10 : *end == 'm' ? 1ull << 20 :
+						 *end == 'g' ? 1ull << 30 : 1;
+			if ((mul > 1 && end[1]) || (mul == 1 && *end) || v == 0 || v > (1ull << 50) / mul)
+				return snprintf(err, errlen, "window: expected bytes (k, m, g), got '%.32s'", eq + 1), -EINVAL;
+			out->plan.window_bytes = v * mul;
+		} else if (strcmp(tok, "depth") == 0) {
+			if (*end || v == 0 || v > 64)
+				return snprintf(err, errlen, "depth: expected 1 to 64, got '%.32s'", eq + 1), -EINVAL;
+			out->plan.depth = (unsigned)v;
+		} else if (strcmp(tok, "store") == 0) {
+			if (*end || v > 1)
+				return snprintf(err, errlen, "store: expected 0 or 1, got '%.32s'", eq + 1), -EINVAL;
+			out->plan.store = v == 1;
+		} else {
+			return snprintf(err, errlen, "unknown plan option '%.32s' (window, depth, store)", tok), -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int zc_ctl_parse(const char *line, size_t len, struct zc_ctl_cmd *out, char *err, size_t errlen)
 {
 	char buf[PATH_MAX + 64], *p, *word;
@@ -77,6 +143,8 @@ int zc_ctl_parse(const char *line, size_t len, struct zc_ctl_cmd *out, char *err
 	p += wl;
 	p += strspn(p, " \t");
 
+	if (wl == 4 && strncmp(word, "plan", 4) == 0)
+		return parse_plan(p, out, err, errlen);
 	if (wl == 5 && strncmp(word, "stats", 5) == 0) {
 		if (strcmp(p, "reset") != 0)
 			return snprintf(err, errlen, "expected 'stats reset'"), -EINVAL;
@@ -111,7 +179,7 @@ int zc_ctl_parse(const char *line, size_t len, struct zc_ctl_cmd *out, char *err
 		return 0;
 	}
 	return snprintf(err, errlen,
-			"unknown command '%.*s' (expected residency, evict, prefetch, sync, syncfs, flush, stats reset)",
+			"unknown command '%.*s' (expected residency, evict, prefetch, sync, syncfs, flush, plan, stats reset)",
 			(int)(wl > 64 ? 64 : wl), word),
 	       -EINVAL;
 }

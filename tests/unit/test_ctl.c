@@ -99,10 +99,46 @@ static void test_ctl_error_format(void **state)
 	assert_string_equal(zc_errno_name(99999), "E?");
 }
 
+static void test_ctl_parses_plan_commands(void **state)
+{
+	struct zc_ctl_cmd c;
+	char err[256], out[PATH_MAX];
+
+	assert_int_equal(parse("plan\n", &c, err), 0);
+	assert_int_equal(c.verb, ZC_CTL_PLAN);
+	assert_int_equal(c.plan.sub, ZC_PLAN_START);
+	assert_int_equal(c.plan.window_bytes, 0);
+	assert_int_equal(parse("plan window=64m depth=8 store=1", &c, err), 0);
+	assert_int_equal(c.plan.window_bytes, 64ull << 20);
+	assert_int_equal(c.plan.depth, 8);
+	assert_true(c.plan.store);
+	assert_int_equal(parse("plan status", &c, err), 0);
+	assert_int_equal(c.plan.sub, ZC_PLAN_STATUS);
+	assert_int_equal(c.plan.id, 0);
+	assert_int_equal(parse("plan cancel 12", &c, err), 0);
+	assert_int_equal(c.plan.sub, ZC_PLAN_CANCEL);
+	assert_int_equal(c.plan.id, 12);
+	assert_int_equal(parse("plan cancel", &c, err), -EINVAL);
+	assert_int_equal(parse("plan window=-1", &c, err), -EINVAL);
+	assert_int_equal(parse("plan window=64x", &c, err), -EINVAL);
+	assert_int_equal(parse("plan depth=0", &c, err), -EINVAL);
+	assert_int_equal(parse("plan depth=65", &c, err), -EINVAL);
+	assert_int_equal(parse("plan store=2", &c, err), -EINVAL);
+	assert_int_equal(parse("plan turbo=1", &c, err), -EINVAL);
+	assert_non_null(strstr(err, "unknown plan option"));
+	/* the path lines that follow */
+	assert_int_equal(zc_ctl_plan_line("a//b/./c.bin\r\n", 15, out, sizeof(out)), 0);
+	assert_string_equal(out, "a/b/c.bin");
+	assert_int_equal(zc_ctl_plan_line("\n", 1, out, sizeof(out)), 1);
+	assert_int_equal(zc_ctl_plan_line("../etc/passwd", 13, out, sizeof(out)), -EPERM);
+	assert_int_equal(zc_ctl_plan_line("/etc/passwd", 11, out, sizeof(out)), -EPERM);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ctl_parses_every_verb),
+		cmocka_unit_test(test_ctl_parses_plan_commands),
 		cmocka_unit_test(test_ctl_errors),
 		cmocka_unit_test(test_ctl_normalise_table),
 		cmocka_unit_test(test_ctl_error_format),

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum zc_ctl_verb {
 	ZC_CTL_RESIDENCY, /* residency [-r] PATH */
@@ -15,18 +16,33 @@ enum zc_ctl_verb {
 	ZC_CTL_SYNCFS,    /* syncfs */
 	ZC_CTL_FLUSH,     /* flush PATH */
 	ZC_CTL_STATS_RESET, /* stats reset */
+	ZC_CTL_PLAN,      /* plan [window=BYTES] [depth=N] [store=0|1], then one path per line, then
+			   * an empty line; plan status [ID]; plan cancel ID */
 };
+
+enum zc_ctl_plan_sub { ZC_PLAN_START, ZC_PLAN_STATUS, ZC_PLAN_CANCEL };
 
 struct zc_ctl_cmd {
 	enum zc_ctl_verb verb;
 	bool recursive;
 	char path[PATH_MAX]; /* normalised, relative, "." for the root; "" when the verb takes none */
+	struct {
+		enum zc_ctl_plan_sub sub;
+		uint64_t window_bytes; /* 0: the mount's default */
+		unsigned depth;        /* 0: the mount's default; at most 64 */
+		bool store;
+		unsigned id;           /* status (0: all) and cancel */
+	} plan;
 };
 
 /* Parse one line (a trailing "\n" is allowed; NULs are not). Returns 0, or -EINVAL with a
  * human message in err (unknown command, missing or extra argument, bad option), or -EPERM for a
  * path that is absolute or climbs with "..". */
 int zc_ctl_parse(const char *line, size_t len, struct zc_ctl_cmd *out, char *err, size_t errlen);
+
+/* One path line of a plan (a trailing "\r" is dropped): normalised into out. Returns 0, 1 for
+ * the empty line that ends the plan, or -errno as zc_ctl_path_normalise. */
+int zc_ctl_plan_line(const char *line, size_t len, char *out, size_t outlen);
 
 /* Normalise a relative path: collapse "//" and "./", refuse absolute paths and any ".."
  * component (-EPERM), empty (-EINVAL). Writes "." for the root. Returns 0. */

@@ -1,0 +1,829 @@
+/* prefetch.c - see prefetch.h. One lock (pf->lock) guards the plan list, the directory scan
+ * table and every plan's books; workers take a piece of work under it and do the I/O without
+ * it. A plan is freed only when no worker holds work of it (busy == 0). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "ctx.h"
+#include "fd.h"
+#include "inode.h"
+#include "notify.h"
+#include "prefetch.h"
+#include "req.h"
+#include "route.h"
+#include "zc/log.h"
+#include "zc/plan.h"
+#include "zc/resid.h"
+
+#define MAX_ACTIVE 16          /* plans following jobs at once */
+#define KEEP_ENDED 16          /* ended plans kept for status */
+#define MAX_WORKERS 16
+#define CHUNK_BYTES (1u << 20) /* one read of a prefetch */
+#define IDLE_NS (120 * 1000000000ull)  /* no planned open for this long: the plan ends (idle) */
+#define LAST_NS (5 * 1000000000ull)    /* after the last planned file was opened: complete */
+#define SCAN_SLOTS 64
+#define SCAN_TRIGGER 4         /* files opened in name order before a directory scan is assumed */
+#define MAX_GROUPS 64
+
+struct plan {
+	struct plan *next;
+	unsigned id;
+	struct zc_plan *zp;
+	char **paths;            /* relative to the root */
+	size_t n;
+	uid_t uid;               /* the owner: fetches run with these credentials */
+	gid_t gid;
+	gid_t groups[MAX_GROUPS];
+	int ngroups;
+	bool store;
+	bool implicit;           /* made by a directory scan */
+	bool clean;              /* ended and its leftovers dropped */
+	bool counted;            /* counted in nactive: cleared once the end is noticed */
+	unsigned busy;           /* pieces of work of this plan held by workers */
+	uint64_t created_ns, last_open_ns;
+	uint64_t window_bytes;
+	unsigned depth;
+};
+
+struct scan {
+	struct zcd_inode *dir;   /* pinned while in the table */
+	char *last;              /* the last name opened in dir */
+	unsigned streak;         /* names opened in increasing order, in a row */
+	unsigned plan_id;        /* the plan made for this scan, 0 if none */
+	uint64_t used_ns;
+};
+
+struct totals {
+	uint64_t prefetched, bytes, skipped, hits, partial, misses, wasted;
+};
+
+struct zcd_prefetch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;     /* work may be there: a plan, an open, a fetch done */
+	struct plan *plans;      /* newest first; lock */
+	unsigned next_id, nactive; /* lock */
+	_Atomic unsigned nactive_fast; /* nactive, read without the lock by on_open */
+	struct totals gone;      /* of plans freed; lock */
+	struct scan scans[SCAN_SLOTS]; /* lock */
+	bool stop;               /* lock */
+	pthread_t workers[MAX_WORKERS];
+	unsigned nworkers;
+	unsigned rr;             /* round-robin start; lock */
+};
+
+enum work_kind { W_NONE, W_FETCH, W_DROP };
+
+struct work {
+	enum work_kind kind;
+	struct plan *plan;
+	size_t idx;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- plans: books ---- */
+
+static void add_totals(struct totals *t, const struct zc_plan_stats *s)
+{
+	t->prefetched += s->prefetched;
+	t->bytes += s->bytes;
+	t->skipped += s->skipped;
+	t->hits += s->hits;
+	t->partial += s->partial;
+	t->misses += s->misses;
+	t->wasted += s->wasted_bytes;
+}
+
+static void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->paths[i]);
+	free(p->paths);
+	zc_plan_free(p->zp);
+	free(p);
+}
+
+/* Notice that p has ended (by lib/plan itself, or by end_locked): it no longer counts as
+ * active, its scan slot is free, and its leftovers are work now. */
+static void sync_locked(struct zcd_prefetch *pf, struct plan *p)
+{
+	if (!p->counted || zc_plan_state(p->zp) == ZC_PLAN_ACTIVE)
+		return;
+	p->counted = false;
+	pf->nactive--;
+	atomic_store(&pf->nactive_fast, pf->nactive);
+	for (int i = 0; i < SCAN_SLOTS; i++)
+		if (pf->scans[i].plan_id == p->id)
+			pf->scans[i].plan_id = 0;
+	pthread_cond_broadcast(&pf->cond);
+}
+
+static void end_locked(struct zcd_prefetch *pf, struct plan *p, enum zc_plan_end why)
+{
+	zc_plan_end(p->zp, why);
+	sync_locked(pf, p);
+}
+
+/* Free ended, cleaned plans beyond the KEEP_ENDED newest. */
+static void trim_locked(struct zcd_prefetch *pf)
+{
+	unsigned kept = 0;
+
+	for (struct plan **pp = &pf->plans; *pp;) {
+		struct plan *p = *pp;
+		struct zc_plan_stats st;
+		if (zc_plan_state(p->zp) == ZC_PLAN_ACTIVE || !p->clean || p->busy || ++kept <= KEEP_ENDED) {
+			pp = &p->next;
+			continue;
+		}
+		zc_plan_get_stats(p->zp, &st);
+		add_totals(&pf->gone, &st);
+		*pp = p->next;
+		plan_free(p);
+	}
+}
+
+/* Idle and completed plans end; called by workers while waiting. */
+static void check_time_locked(struct zcd_prefetch *pf, uint64_t now)
+{
+	for (struct plan *p = pf->plans; p; p = p->next) {
+		struct zc_plan_stats st;
+		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+			continue;
+		zc_plan_get_stats(p->zp, &st);
+		uint64_t last = p->last_open_ns ? p->last_open_ns : p->created_ns;
+		if (st.position >= p->n && now - last > LAST_NS)
+			end_locked(pf, p, ZC_PLAN_COMPLETE);
+		else if (now - last > IDLE_NS)
+			end_locked(pf, p, ZC_PLAN_IDLE);
+	}
+}
+
+static bool pick_locked(struct zcd_prefetch *pf, struct work *w)
+{
+	unsigned n = 0, start = pf->rr++;
+
+	for (struct plan *p = pf->plans; p; p = p->next)
+		n++;
+	/* Round robin over the plans, from a moving start, so one plan cannot starve others. */
+	for (unsigned k = 0; k < n; k++) {
+		struct plan *p = pf->plans;
+		ssize_t i;
+		for (unsigned j = (start + k) % n; j; j--)
+			p = p->next;
+		if (zc_plan_state(p->zp) == ZC_PLAN_ACTIVE) {
+			i = zc_plan_next(p->zp);
+			if (i >= 0) {
+				*w = (struct work){ W_FETCH, p, (size_t)i };
+				p->busy++;
+				return true;
+			}
+		} else if (!p->clean) {
+			i = zc_plan_next_leftover(p->zp);
+			if (i >= 0) {
+				*w = (struct work){ W_DROP, p, (size_t)i };
+				p->busy++;
+				return true;
+			}
+			p->clean = true;
+		}
+	}
+	return false;
+}
+
+/* ---- the I/O, without the lock ---- */
+
+/* Open p's file i as its owner, strictly below the root (symlinks followed only inside it),
+ * charged to the owner's share of descriptors. Returns fd or -errno. */
+static int open_as_owner(struct zcd_ctx *ctx, struct plan *p, size_t i)
+{
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	struct zcd_creds c;
+	int fd, rc;
+
+	rc = zcd_fds_charge(ctx, p->uid, ZCD_CHARGE_FILE);
+	if (rc < 0)
+		return rc;
+	rc = zcd_creds_enter_ids(ctx, &c, p->uid, p->gid, p->groups, p->ngroups);
+	if (rc == 0) {
+		fd = (int)syscall(SYS_openat2, ctx->root_fd, p->paths[i], &how, sizeof(how));
+		rc = fd < 0 ? -errno : fd;
+		zcd_creds_leave_ids(ctx, &c);
+	}
+	if (rc < 0)
+		zcd_fds_uncharge(ctx, p->uid, ZCD_CHARGE_FILE);
+	return rc;
+}
+
+static void close_as_owner(struct zcd_ctx *ctx, struct plan *p, int fd)
+{
+	close(fd);
+	zcd_fds_uncharge(ctx, p->uid, ZCD_CHARGE_FILE);
+}
+
+/* The entry the kernel knows for (dev, ino), pinned, if its data may go into the mount's cache
+ * (routing gives it keep or auto, not passthrough); else NULL. */
+static struct zcd_inode *store_target(struct zcd_ctx *ctx, int fd, const struct stat *st)
+{
+	struct zcd_inode *in = zcd_inode_find(ctx, st->st_dev, st->st_ino);
+	struct zc_route_out r;
+
+	if (!in)
+		return NULL;
+	zcd_route(ctx, in, fd, &r);
+	if ((r.cache == ZC_CACHE_KEEP || r.cache == ZC_CACHE_AUTO) && r.mode != ZC_MODE_PASSTHROUGH)
+		return in;
+	zcd_inode_unpin(ctx, in);
+	return NULL;
+}
+
+/* Read file i of p ahead of the job. Returns bytes read or -errno; *brought_in: the pages were
+ * not all resident before (zcfs put them there). */
+static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, dev_t dev,
+		     ino_t ino, bool *brought_in)
+{
+	struct zc_resid r = { 0 };
+	struct zcd_inode *in = NULL;
+	struct stat st;
+	int64_t total = 0;
+	int fd;
+
+	*brought_in = false;
+	fd = open_as_owner(ctx, p, i);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (ino && (st.st_dev != dev || st.st_ino != ino))) {
+		close_as_owner(ctx, p, fd);
+		return -ESTALE; /* replaced, or not a regular file: skipped */
+	}
+	if (zc_resid_query(fd, 0, &r) == 0)
+		*brought_in = r.resident_pages < r.total_pages;
+	zc_resid_free(&r);
+	if (p->store)
+		in = store_target(ctx, fd, &st);
+	for (;;) {
+		ssize_t n = pread(fd, buf, CHUNK_BYTES, total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (in) {
+			struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)n);
+			bv.buf[0].mem = buf;
+			if (fuse_lowlevel_notify_store(ctx->se, zcd_inode_nodeid(ctx, in), total, &bv, 0) < 0) {
+				zcd_inode_unpin(ctx, in);
+				in = NULL; /* the kernel forgot it: the backing cache alone, then */
+			}
+		}
+		total += n;
+	}
+	if (in) {
+		/* The stored pages are the file as it is: the job's next open keeps them. */
+		zcd_cache_stored(ctx, in, &st);
+		zcd_inode_unpin(ctx, in);
+	}
+	close_as_owner(ctx, p, fd);
+	return total;
+}
+
+/* Drop the pages zcfs brought in for file i of p, which the job never opened. */
+static void drop(struct zcd_ctx *ctx, struct plan *p, size_t i)
+{
+	struct zcd_inode *in;
+	struct stat st;
+	int fd = open_as_owner(ctx, p, i);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		if (p->store && (in = zcd_inode_find(ctx, st.st_dev, st.st_ino))) {
+			zcd_notify_inval(ctx, in);
+			zcd_inode_unpin(ctx, in);
+		}
+	}
+	close_as_owner(ctx, p, fd);
+}
+
+static void *worker(void *arg)
+{
+	struct zcd_ctx *ctx = arg;
+	struct zcd_prefetch *pf = ctx->prefetch;
+	char *buf = malloc(CHUNK_BYTES);
+
+	pthread_mutex_lock(&pf->lock);
+	while (!pf->stop && buf) {
+		struct work w;
+		if (!pick_locked(pf, &w)) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 500000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&pf->cond, &pf->lock, &ts);
+			check_time_locked(pf, now_ns());
+			trim_locked(pf);
+			continue;
+		}
+		dev_t dev = 0;
+		ino_t ino = 0;
+		zc_plan_identity(w.plan->zp, w.idx, &dev, &ino);
+		pthread_mutex_unlock(&pf->lock);
+		if (w.kind == W_FETCH) {
+			bool brought_in;
+			int64_t n = fetch(ctx, w.plan, w.idx, buf, dev, ino, &brought_in);
+			pthread_mutex_lock(&pf->lock);
+			zc_plan_fetched(w.plan->zp, w.idx, n > 0 ? (uint64_t)n : 0, brought_in,
+					n < 0 ? (int)n : 0);
+			sync_locked(pf, w.plan);
+		} else {
+			drop(ctx, w.plan, w.idx);
+			pthread_mutex_lock(&pf->lock);
+		}
+		w.plan->busy--;
+		pthread_cond_broadcast(&pf->cond);
+	}
+	pthread_mutex_unlock(&pf->lock);
+	free(buf);
+	return NULL;
+}
+
+/* ---- start, stop ---- */
+
+int zcd_prefetch_start(struct zcd_ctx *ctx)
+{
+	struct zcd_prefetch *pf = calloc(1, sizeof(*pf));
+	unsigned want = ctx->opts.prefetch_depth ? ctx->opts.prefetch_depth : 8;
+
+	if (!pf)
+		return -ENOMEM;
+	pthread_mutex_init(&pf->lock, NULL);
+	pthread_cond_init(&pf->cond, NULL);
+	ctx->prefetch = pf;
+	if (want > MAX_WORKERS)
+		want = MAX_WORKERS;
+	for (unsigned i = 0; i < want; i++) {
+		if (pthread_create(&pf->workers[i], NULL, worker, ctx) != 0)
+			break;
+		pf->nworkers++;
+	}
+	return pf->nworkers ? 0 : -EAGAIN;
+}
+
+void zcd_prefetch_stop(struct zcd_ctx *ctx)
+{
+	struct zcd_prefetch *pf = ctx->prefetch;
+
+	if (!pf)
+		return;
+	pthread_mutex_lock(&pf->lock);
+	pf->stop = true;
+	pthread_cond_broadcast(&pf->cond);
+	pthread_mutex_unlock(&pf->lock);
+	for (unsigned i = 0; i < pf->nworkers; i++)
+		pthread_join(pf->workers[i], NULL);
+	while (pf->plans) {
+		struct plan *p = pf->plans;
+		pf->plans = p->next;
+		plan_free(p);
+	}
+	for (int i = 0; i < SCAN_SLOTS; i++) {
+		if (pf->scans[i].dir)
+			zcd_inode_unpin(ctx, pf->scans[i].dir);
+		free(pf->scans[i].last);
+	}
+	pthread_cond_destroy(&pf->cond);
+	pthread_mutex_destroy(&pf->lock);
+	free(pf);
+	ctx->prefetch = NULL;
+}
+
+/* ---- making plans ---- */
+
+static struct plan *plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const struct zcd_plan_req *r,
+			     uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
+{
+	struct zc_plan_cfg cfg = {
+		.window_bytes = r->window_bytes ? r->window_bytes : ctx->opts.prefetch_window,
+		.depth = r->depth ? r->depth : (ctx->opts.prefetch_depth ? ctx->opts.prefetch_depth : 8),
+	};
+	struct plan *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->zp = zc_plan_new(&cfg, n);
+	if (!p->zp) {
+		free(p);
+		return NULL;
+	}
+	p->paths = paths;
+	p->n = n;
+	p->uid = uid;
+	p->gid = gid;
+	p->ngroups = ngroups > MAX_GROUPS ? MAX_GROUPS : ngroups;
+	memcpy(p->groups, groups, (size_t)p->ngroups * sizeof(gid_t));
+	p->store = r->store;
+	p->window_bytes = cfg.window_bytes;
+	p->depth = cfg.depth;
+	p->created_ns = now_ns();
+	return p;
+}
+
+/* Put p on the list (it is active from now). -EAGAIN when too many are. */
+static int plan_add(struct zcd_prefetch *pf, struct plan *p)
+{
+	int id;
+
+	pthread_mutex_lock(&pf->lock);
+	if (pf->nactive >= MAX_ACTIVE) {
+		pthread_mutex_unlock(&pf->lock);
+		return -EAGAIN;
+	}
+	p->id = ++pf->next_id;
+	p->counted = true;
+	id = (int)p->id;
+	p->next = pf->plans;
+	pf->plans = p;
+	pf->nactive++;
+	atomic_store(&pf->nactive_fast, pf->nactive);
+	trim_locked(pf);
+	pthread_cond_broadcast(&pf->cond);
+	pthread_mutex_unlock(&pf->lock);
+	return id;
+}
+
+int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_plan_req *r)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	gid_t groups[MAX_GROUPS];
+	struct zcd_creds c;
+	struct plan *p;
+	int ng, rc;
+
+	if (!ctx->prefetch)
+		return -EOPNOTSUPP;
+	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	if (ng < 0)
+		ng = 0;
+	p = plan_new(ctx, paths, n, r, fc->uid, fc->gid, groups, ng);
+	if (!p) {
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+		free(paths);
+		return -ENOMEM;
+	}
+	/* Resolve now, as the owner: identities match the job's opens to the plan. A path that
+	 * does not resolve stays unresolved: its fetch fails and it is skipped. */
+	rc = zcd_creds_enter_ids(ctx, &c, p->uid, p->gid, p->groups, p->ngroups);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+		struct stat st;
+		int fd = (int)syscall(SYS_openat2, ctx->root_fd, paths[i], &how, sizeof(how));
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+			zc_plan_set_file(p->zp, i, st.st_dev, st.st_ino, (uint64_t)st.st_size);
+		close(fd);
+	}
+	if (rc == 0)
+		zcd_creds_leave_ids(ctx, &c);
+	rc = rc < 0 ? rc : plan_add(ctx->prefetch, p);
+	if (rc < 0)
+		plan_free(p);
+	return rc;
+}
+
+int zcd_prefetch_cancel(fuse_req_t req, unsigned id)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_prefetch *pf = ctx->prefetch;
+	uid_t uid = fuse_req_ctx(req)->uid;
+	int rc = -ENOENT;
+
+	if (!pf)
+		return -ENOENT;
+	pthread_mutex_lock(&pf->lock);
+	for (struct plan *p = pf->plans; p; p = p->next) {
+		if (p->id != id)
+			continue;
+		rc = uid == 0 || uid == p->uid ? 0 : -EPERM;
+		if (rc == 0)
+			end_locked(pf, p, ZC_PLAN_CANCELLED);
+	}
+	pthread_mutex_unlock(&pf->lock);
+	return rc;
+}
+
+/* ---- the job's opens ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A directory opened in name order: plan its remaining regular files, in that order, for the
+ * caller. dirpath: the directory relative to the root; after: the name just opened. */
+static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath, const char *after,
+		      struct scan *slot_hint)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_plan_req r = { 0 };
+	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	char **names = NULL, **paths = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	struct plan *p;
+	gid_t groups[MAX_GROUPS];
+	ino_t *inos = NULL;
+	DIR *dp;
+	int fd, ng, id;
+
+	fd = zcd_inode_open(ctx, dir, O_RDONLY | O_DIRECTORY, req);
+	if (fd < 0 || !(dp = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(dp))) {
+		if (de->d_type != DT_REG || strcmp(de->d_name, after) <= 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 256;
+			char **v = realloc(names, nc * sizeof(*v));
+			if (!v)
+				break;
+			names = v;
+			cap = nc;
+		}
+		/* the inode number rides after the name's NUL */
+		size_t l = strlen(de->d_name);
+		names[n] = malloc(l + 1 + sizeof(ino_t));
+		if (!names[n])
+			break;
+		memcpy(names[n], de->d_name, l + 1);
+		memcpy(names[n] + l + 1, &de->d_ino, sizeof(ino_t));
+		n++;
+	}
+	closedir(dp);
+	if (n == 0)
+		goto out_free;
+	qsort(names, n, sizeof(*names), cmp_names);
+	paths = calloc(n, sizeof(*paths));
+	inos = calloc(n, sizeof(*inos));
+	if (!paths || !inos)
+		goto out_free;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names[i]);
+		memcpy(&inos[i], names[i] + l + 1, sizeof(ino_t));
+		if (asprintf(&paths[i], "%s%s%s", strcmp(dirpath, ".") ? dirpath : "",
+			     strcmp(dirpath, ".") ? "/" : "", names[i]) < 0)
+			paths[i] = NULL;
+		if (!paths[i])
+			goto out_free;
+	}
+	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	p = plan_new(ctx, paths, n, &r, fc->uid, fc->gid, groups, ng < 0 ? 0 : ng);
+	if (!p)
+		goto out_free;
+	paths = NULL; /* owned by p */
+	p->implicit = true;
+	for (size_t i = 0; i < n; i++)
+		zc_plan_set_file(p->zp, i, dir->dev, inos[i], 0);
+	id = plan_add(ctx->prefetch, p);
+	if (id < 0) {
+		plan_free(p);
+		goto out_free;
+	}
+	pthread_mutex_lock(&ctx->prefetch->lock);
+	if (slot_hint->dir == dir)
+		slot_hint->plan_id = (unsigned)id;
+	pthread_mutex_unlock(&ctx->prefetch->lock);
+out_free:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	if (paths) {
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+		free(paths);
+	}
+	free(inos);
+}
+
+/* Track opens by directory; returns the slot when a scan should get a plan now. */
+static struct scan *note_scan_locked(struct zcd_ctx *ctx, struct zcd_prefetch *pf,
+				     struct zcd_inode *dir, const char *name)
+{
+	struct scan *s = NULL, *oldest = &pf->scans[0];
+
+	for (int i = 0; i < SCAN_SLOTS; i++) {
+		if (pf->scans[i].dir == dir)
+			s = &pf->scans[i];
+		if (pf->scans[i].used_ns < oldest->used_ns)
+			oldest = &pf->scans[i];
+	}
+	if (!s) {
+		s = oldest;
+		if (s->dir)
+			zcd_inode_unpin(ctx, s->dir); /* a pin only: never the last reference here */
+		free(s->last);
+		*s = (struct scan){ .dir = dir };
+		zcd_inode_pin(ctx, dir);
+	}
+	s->used_ns = now_ns();
+	if (s->last && strcmp(name, s->last) > 0)
+		s->streak++;
+	else
+		s->streak = 1;
+	free(s->last);
+	s->last = strdup(name);
+	return s->streak == SCAN_TRIGGER && !s->plan_id ? s : NULL;
+}
+
+void zcd_prefetch_on_open(fuse_req_t req, struct zcd_inode *in, int fd)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_prefetch *pf = ctx->prefetch;
+	unsigned ids[MAX_ACTIVE];
+	size_t idx[MAX_ACTIVE];
+	int nmatch = 0;
+	struct zc_resid r = { 0 };
+	enum zc_plan_hit hit = ZC_PLAN_MISS;
+
+	if (!pf || (!atomic_load(&pf->nactive_fast) && !ctx->opts.scan_prefetch))
+		return;
+	pthread_mutex_lock(&pf->lock);
+	for (struct plan *p = pf->plans; p && nmatch < MAX_ACTIVE; p = p->next) {
+		ssize_t i;
+		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+			continue;
+		i = zc_plan_find(p->zp, in->dev, in->ino);
+		if (i >= 0) {
+			ids[nmatch] = p->id;
+			idx[nmatch++] = (size_t)i;
+		}
+	}
+	pthread_mutex_unlock(&pf->lock);
+	if (nmatch) {
+		/* How much of it the cache held: the plan's hit/partial/miss. */
+		if (zc_resid_query(fd, 0, &r) == 0)
+			hit = r.resident_pages >= r.total_pages ? ZC_PLAN_HIT
+			      : r.resident_pages ? ZC_PLAN_PARTIAL : ZC_PLAN_MISS;
+		zc_resid_free(&r);
+		pthread_mutex_lock(&pf->lock);
+		for (struct plan *p = pf->plans; p; p = p->next)
+			for (int k = 0; k < nmatch; k++)
+				if (p->id == ids[k] && zc_plan_state(p->zp) == ZC_PLAN_ACTIVE) {
+					zc_plan_opened(p->zp, idx[k], hit);
+					p->last_open_ns = now_ns();
+					sync_locked(pf, p);
+				}
+		pthread_cond_broadcast(&pf->cond);
+		pthread_mutex_unlock(&pf->lock);
+		return;
+	}
+	if (ctx->opts.scan_prefetch && in->type == S_IFREG) {
+		struct zcd_inode *dir;
+		char name[256], dirpath[4096];
+		struct scan *s = NULL;
+		pthread_mutex_lock(&ctx->tbl.lock);
+		dir = in->parent;
+		snprintf(name, sizeof(name), "%s", in->name ? in->name : "");
+		pthread_mutex_unlock(&ctx->tbl.lock);
+		if (!dir || !name[0])
+			return;
+		pthread_mutex_lock(&pf->lock);
+		s = note_scan_locked(ctx, pf, dir, name);
+		pthread_mutex_unlock(&pf->lock);
+		if (s && zcd_inode_path(ctx, dir, dirpath, sizeof(dirpath)) == 0)
+			plan_scan(req, dir, dirpath, name, s);
+	}
+}
+
+/* ---- status and stats ---- */
+
+static void status_one(struct plan *p, FILE *out)
+{
+	struct zc_plan_stats st;
+
+	zc_plan_get_stats(p->zp, &st);
+	fprintf(out,
+		"plan=%u\nstate=%s\nkind=%s\nowner=%u\nfiles=%llu\nposition=%llu\nfrontier=%llu\n"
+		"prefetched=%llu\nbytes=%llu\nskipped=%llu\nhits=%llu\npartial=%llu\nmisses=%llu\n"
+		"wasted_bytes=%llu\nahead_bytes=%llu\nwindow_bytes=%llu\ndepth=%u\nstore=%d\n",
+		p->id, zc_plan_end_name(zc_plan_state(p->zp)), p->implicit ? "scan" : "plan",
+		(unsigned)p->uid, (unsigned long long)st.files, (unsigned long long)st.position,
+		(unsigned long long)st.frontier, (unsigned long long)st.prefetched,
+		(unsigned long long)st.bytes, (unsigned long long)st.skipped,
+		(unsigned long long)st.hits, (unsigned long long)st.partial,
+		(unsigned long long)st.misses, (unsigned long long)st.wasted_bytes,
+		(unsigned long long)st.ahead_bytes, (unsigned long long)p->window_bytes, p->depth,
+		p->store);
+}
+
+int zcd_prefetch_status(struct zcd_ctx *ctx, unsigned id, FILE *out)
+{
+	struct zcd_prefetch *pf = ctx->prefetch;
+	int rc = id ? -ENOENT : 0;
+
+	if (!pf)
+		return rc;
+	pthread_mutex_lock(&pf->lock);
+	for (struct plan *p = pf->plans; p; p = p->next)
+		if (!id || p->id == id) {
+			status_one(p, out);
+			rc = 0;
+		}
+	pthread_mutex_unlock(&pf->lock);
+	return rc;
+}
+
+void zcd_prefetch_render_prom(struct zcd_ctx *ctx, FILE *out)
+{
+	struct zcd_prefetch *pf = ctx->prefetch;
+	struct totals t;
+	unsigned active = 0, ended = 0;
+
+	if (!pf)
+		return;
+	pthread_mutex_lock(&pf->lock);
+	t = pf->gone;
+	for (struct plan *p = pf->plans; p; p = p->next) {
+		struct zc_plan_stats st;
+		zc_plan_get_stats(p->zp, &st);
+		add_totals(&t, &st);
+		if (zc_plan_state(p->zp) == ZC_PLAN_ACTIVE)
+			active++;
+		else
+			ended++;
+	}
+	fprintf(out, "# HELP zcfs_prefetch_plans Reading plans (and directory scans) kept, by state.\n"
+		     "# TYPE zcfs_prefetch_plans gauge\nzcfs_prefetch_plans{state=\"active\"} %u\n"
+		     "zcfs_prefetch_plans{state=\"ended\"} %u\n", active, ended);
+	fprintf(out, "# HELP zcfs_prefetch_files_total Files read ahead of a job.\n"
+		     "# TYPE zcfs_prefetch_files_total counter\nzcfs_prefetch_files_total %llu\n",
+		(unsigned long long)t.prefetched);
+	fprintf(out, "# HELP zcfs_prefetch_bytes_total Bytes read ahead of a job.\n"
+		     "# TYPE zcfs_prefetch_bytes_total counter\nzcfs_prefetch_bytes_total %llu\n",
+		(unsigned long long)t.bytes);
+	fprintf(out, "# HELP zcfs_prefetch_skipped_total Planned files not read: gone, replaced or not readable by the plan's owner.\n"
+		     "# TYPE zcfs_prefetch_skipped_total counter\nzcfs_prefetch_skipped_total %llu\n",
+		(unsigned long long)t.skipped);
+	fprintf(out, "# HELP zcfs_prefetch_opens_total The job's opens of planned files, by how much of the file was cached.\n"
+		     "# TYPE zcfs_prefetch_opens_total counter\n"
+		     "zcfs_prefetch_opens_total{result=\"hit\"} %llu\n"
+		     "zcfs_prefetch_opens_total{result=\"partial\"} %llu\n"
+		     "zcfs_prefetch_opens_total{result=\"miss\"} %llu\n",
+		(unsigned long long)t.hits, (unsigned long long)t.partial, (unsigned long long)t.misses);
+	fprintf(out, "# HELP zcfs_prefetch_wasted_bytes_total Bytes read ahead, never opened by the job, and dropped.\n"
+		     "# TYPE zcfs_prefetch_wasted_bytes_total counter\nzcfs_prefetch_wasted_bytes_total %llu\n",
+		(unsigned long long)t.wasted);
+	fprintf(out, "# HELP zcfs_plan_position Planned files the job has opened up to, per active plan.\n"
+		     "# TYPE zcfs_plan_position gauge\n");
+	for (struct plan *p = pf->plans; p; p = p->next) {
+		struct zc_plan_stats st;
+		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+			continue;
+		zc_plan_get_stats(p->zp, &st);
+		fprintf(out, "zcfs_plan_position{plan=\"%u\"} %llu\n", p->id, (unsigned long long)st.position);
+	}
+	fprintf(out, "# HELP zcfs_plan_frontier Planned files read ahead up to, per active plan.\n"
+		     "# TYPE zcfs_plan_frontier gauge\n");
+	for (struct plan *p = pf->plans; p; p = p->next) {
+		struct zc_plan_stats st;
+		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+			continue;
+		zc_plan_get_stats(p->zp, &st);
+		fprintf(out, "zcfs_plan_frontier{plan=\"%u\"} %llu\n", p->id, (unsigned long long)st.frontier);
+	}
+	fprintf(out, "# HELP zcfs_plan_ahead_bytes Bytes read ahead and not yet opened, per active plan.\n"
+		     "# TYPE zcfs_plan_ahead_bytes gauge\n");
+	for (struct plan *p = pf->plans; p; p = p->next) {
+		struct zc_plan_stats st;
+		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+			continue;
+		zc_plan_get_stats(p->zp, &st);
+		fprintf(out, "zcfs_plan_ahead_bytes{plan=\"%u\"} %llu\n", p->id, (unsigned long long)st.ahead_bytes);
+	}
+	pthread_mutex_unlock(&pf->lock);
+}
