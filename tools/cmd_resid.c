@@ -376,9 +376,16 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 	const char *verb = argv[0];
 	bool recursive = false;
 	int i = 1;
+
+	if (strcmp(verb, "prefetch") == 0)
+		for (int k = 1; k < argc; k++)
+			if (strcmp(argv[k], "--plan") == 0 || strcmp(argv[k], "--cancel") == 0)
+				return zctl_cmd_plan(argc, argv);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("usage: zcfsctl %s [-r] [--json] PATH...\n", verb);
+			if (strcmp(verb, "prefetch") == 0)
+				printf("       zcfsctl prefetch --plan LIST MOUNTPOINT (see zcfsctl prefetch --plan --help)\n");
 			if (strcmp(verb, "evict") == 0)
 				printf("Write back dirty data, drop the backing file's pages and the mount's pages.\n");
 			else if (strcmp(verb, "prefetch") == 0)

@@ -37,6 +37,8 @@ int zctl_mount_complain(const char *path, int rc);
 /* Run one ctl command; *reply gets the malloc'ed reply (NUL-terminated). Returns 0 when the reply
  * starts with "ok", -EREMOTEIO when it is an "error ..." reply (still in *reply), or -errno. */
 int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply);
+/* The same for a text of several lines (a plan), written in as many writes as it takes. */
+int zctl_ctl_text(const struct zctl_mount *m, const char *text, size_t len, char **reply);
 
 /* Value of "key=" in a reply (first line that starts with it), copied into buf. Returns 0 or
  * -ENOENT. */
@@ -73,6 +75,7 @@ int zctl_cmd_xattr(int argc, char **argv);    /* mode, cache */
 int zctl_cmd_effective(int argc, char **argv);
 int zctl_cmd_residency(int argc, char **argv);
 int zctl_cmd_cachecmd(int argc, char **argv); /* evict, prefetch, sync, flush */
+int zctl_cmd_plan(int argc, char **argv);     /* prefetch --plan */
 int zctl_cmd_stats(int argc, char **argv);
 int zctl_cmd_doctor(int argc, char **argv);
 int zctl_cmd_bench(int argc, char **argv);

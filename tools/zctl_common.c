@@ -205,32 +205,43 @@ int zctl_slurp(const char *path, char **out, size_t *lenp)
 	return read_to_end(fd, 65536, out, lenp);
 }
 
-int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply)
+int zctl_ctl_text(const struct zctl_mount *m, const char *text, size_t len, char **reply)
 {
 	char path[sizeof(m->ctl_dir) + 8];
 	snprintf(path, sizeof(path), "%s/ctl", m->ctl_dir);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	size_t len = strlen(cmd);
-	char *line = malloc(len + 2);
-	if (!line)
-		return -ENOMEM;
-	memcpy(line, cmd, len);
-	line[len] = '\n';
-	ssize_t w = write(fd, line, len + 1);
-	int e = errno;
-	free(line);
-	if (w < 0)
-		return -e;
-	if ((size_t)w != len + 1)
-		return -EIO;
+	for (size_t done = 0; done < len;) {
+		size_t chunk = len - done > (256u << 10) ? 256u << 10 : len - done;
+		ssize_t w = write(fd, text + done, chunk);
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		done += (size_t)w;
+	}
 	char *buf;
 	int rc = read_to_end(fd, 4096, &buf, NULL);
 	if (rc < 0)
 		return rc;
 	*reply = buf;
 	return strncmp(buf, "ok", 2) == 0 ? 0 : -EREMOTEIO;
+}
+
+int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply)
+{
+	size_t len = strlen(cmd);
+	char *line = malloc(len + 2);
+	int rc;
+
+	if (!line)
+		return -ENOMEM;
+	memcpy(line, cmd, len);
+	line[len] = '\n';
+	rc = zctl_ctl_text(m, line, len + 1, reply);
+	free(line);
+	return rc;
 }
 
 int zctl_reply_get(const char *reply, const char *key, char *buf, size_t len)

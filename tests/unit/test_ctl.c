@@ -52,7 +52,7 @@ static void test_ctl_errors(void **state)
 	expect("", -EINVAL, "empty command");
 	expect("  \n", -EINVAL, "empty command");
 	expect("frobnicate x", -EINVAL,
-	       "unknown command 'frobnicate' (expected residency, evict, prefetch, sync, syncfs, flush, stats reset)");
+	       "unknown command 'frobnicate' (expected residency, evict, prefetch, sync, syncfs, flush, plan, stats reset)");
 	expect("evict", -EINVAL, "missing PATH");
 	expect("evict -r", -EINVAL, "missing PATH");
 	expect("sync -r x", -EINVAL, "sync does not take -r");
@@ -127,7 +127,7 @@ static void test_ctl_parses_plan_commands(void **state)
 	assert_int_equal(parse("plan turbo=1", &c, err), -EINVAL);
 	assert_non_null(strstr(err, "unknown plan option"));
 	/* the path lines that follow */
-	assert_int_equal(zc_ctl_plan_line("a//b/./c.bin\r\n", 15, out, sizeof(out)), 0);
+	assert_int_equal(zc_ctl_plan_line("a//b/./c.bin\r\n", 14, out, sizeof(out)), 0);
 	assert_string_equal(out, "a/b/c.bin");
 	assert_int_equal(zc_ctl_plan_line("\n", 1, out, sizeof(out)), 1);
 	assert_int_equal(zc_ctl_plan_line("../etc/passwd", 13, out, sizeof(out)), -EPERM);

@@ -1,0 +1,210 @@
+/* cmd_plan.c - zcfsctl prefetch --plan LIST MOUNTPOINT: send a job's reading order to the daemon
+ * as a plan (ctl: "plan ...", one path per line, an empty line), then follow it: on a terminal a
+ * bar with the job's position and the prefetch frontier, until the plan ends; then a summary
+ * (or --json). --no-wait returns once the plan is made (for launchers). */
+#include "zcfsctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int usage(int code)
+{
+	printf("usage: zcfsctl prefetch --plan LIST [--window BYTES] [--depth N] [--store] [--no-wait]\n"
+	       "                        [--json] MOUNTPOINT\n"
+	       "Tell zcfs the order in which a job will open files: one path per line, relative to\n"
+	       "MOUNTPOINT (LIST is a file, or - for standard input). zcfs keeps the files after the\n"
+	       "one the job opened last read ahead, within the window and queue depth, and drops what\n"
+	       "it read and the job never opened when the plan ends.\n"
+	       "  --window BYTES  read ahead at most this much (k, m, g); default: the mount's\n"
+	       "  --depth N       reads in flight (1-64); default: the mount's\n"
+	       "  --store         also into the mount's page cache (keep/auto files): the job's\n"
+	       "                  reads then never reach the daemon\n"
+	       "  --no-wait       print the plan's number and return (cancel: zcfsctl prefetch\n"
+	       "                  --cancel N MOUNTPOINT)\n"
+	       "  --cancel N      end plan N now\n"
+	       "  --json          JSON summary\n");
+	return code;
+}
+
+/* The list as a plan text: "plan OPTS\n" + one path per line + "\n". */
+static int build_text(FILE *in, const char *opts, char **text, size_t *len, size_t *files)
+{
+	FILE *out = open_memstream(text, len);
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!out)
+		return -ENOMEM;
+	fprintf(out, "plan%s\n", opts);
+	*files = 0;
+	while ((n = getline(&line, &cap, in)) >= 0) {
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (!n)
+			continue; /* an empty line would end the plan early */
+		fprintf(out, "%s\n", line);
+		(*files)++;
+	}
+	fputc('\n', out);
+	free(line);
+	return fclose(out) == 0 ? 0 : -ENOMEM;
+}
+
+static void draw(uint64_t files, uint64_t pos, uint64_t front, double t0)
+{
+	int width = 40;
+	char bar[64];
+
+	for (int i = 0; i < width; i++) {
+		uint64_t at = files ? (uint64_t)i * files / (uint64_t)width : 0;
+		bar[i] = at < pos ? '#' : at < front ? '>' : '.';
+	}
+	bar[width] = '\0';
+	fprintf(stderr, "\rplan [%s] job %llu/%llu, read ahead to %llu  %.0fs \033[K", bar,
+		(unsigned long long)pos, (unsigned long long)files, (unsigned long long)front,
+		zctl_now() - t0);
+	fflush(stderr);
+}
+
+static void summary(const char *reply, double secs)
+{
+	static const char *const keys[] = { "plan", "state", "files", "position", "prefetched", "bytes",
+					    "skipped", "hits", "partial", "misses", "wasted_bytes" };
+	char v[64];
+
+	if (zctl_opt_json) {
+		printf("{");
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			zctl_reply_get(reply, keys[i], v, sizeof(v));
+			printf("%s\"%s\":", i ? "," : "", keys[i]);
+			if (strcmp(keys[i], "state") == 0)
+				zctl_json_string(stdout, v);
+			else
+				printf("%s", v[0] ? v : "0");
+		}
+		printf(",\"seconds\":%.3f}\n", secs);
+		return;
+	}
+	zctl_reply_get(reply, "state", v, sizeof(v));
+	printf("plan %llu %s after %.1fs: %llu of %llu files opened by the job; read ahead %llu "
+	       "files (%llu bytes), skipped %llu; the job's opens: %llu hits, %llu partial, %llu misses; "
+	       "%llu bytes read ahead and never opened (dropped)\n",
+	       (unsigned long long)zctl_reply_u64(reply, "plan"), v, secs,
+	       (unsigned long long)zctl_reply_u64(reply, "position"),
+	       (unsigned long long)zctl_reply_u64(reply, "files"),
+	       (unsigned long long)zctl_reply_u64(reply, "prefetched"),
+	       (unsigned long long)zctl_reply_u64(reply, "bytes"),
+	       (unsigned long long)zctl_reply_u64(reply, "skipped"),
+	       (unsigned long long)zctl_reply_u64(reply, "hits"),
+	       (unsigned long long)zctl_reply_u64(reply, "partial"),
+	       (unsigned long long)zctl_reply_u64(reply, "misses"),
+	       (unsigned long long)zctl_reply_u64(reply, "wasted_bytes"));
+}
+
+int zctl_cmd_plan(int argc, char **argv)
+{
+	const char *list = NULL, *mnt = NULL;
+	char opts[128] = "", extra[64], cmd[64], *text = NULL, *reply = NULL;
+	bool wait = true, on;
+	unsigned long cancel = 0;
+	size_t len, files;
+	struct zctl_mount m;
+	double t0 = zctl_now();
+	FILE *in;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--plan") == 0 && i + 1 < argc) {
+			list = argv[++i];
+		} else if ((strcmp(a, "--window") == 0 || strcmp(a, "--depth") == 0) && i + 1 < argc) {
+			snprintf(extra, sizeof(extra), " %s=%s", a + 2, argv[++i]);
+			strncat(opts, extra, sizeof(opts) - strlen(opts) - 1);
+		} else if (strcmp(a, "--store") == 0) {
+			strncat(opts, " store=1", sizeof(opts) - strlen(opts) - 1);
+		} else if (strcmp(a, "--no-wait") == 0) {
+			wait = false;
+		} else if (strcmp(a, "--cancel") == 0 && i + 1 < argc) {
+			cancel = strtoul(argv[++i], NULL, 10);
+		} else if (strcmp(a, "--json") == 0) {
+			zctl_opt_json = true;
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			return usage(ZCTL_EXIT_OK);
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "zcfsctl prefetch: unknown option %s (try --help)\n", a);
+			return ZCTL_EXIT_USAGE;
+		} else if (!mnt) {
+			mnt = a;
+		} else {
+			fprintf(stderr, "zcfsctl prefetch --plan: one MOUNTPOINT\n");
+			return ZCTL_EXIT_USAGE;
+		}
+	}
+	if ((!list && !cancel) || !mnt)
+		return usage(ZCTL_EXIT_USAGE);
+	rc = zctl_mount_find(mnt, &m);
+	if (rc < 0)
+		return zctl_mount_complain(mnt, rc);
+	if (cancel) {
+		snprintf(cmd, sizeof(cmd), "plan cancel %lu", cancel);
+		rc = zctl_ctl(&m, cmd, &reply);
+		if (rc < 0)
+			fprintf(stderr, "zcfsctl prefetch --cancel: %s\n", reply ? strtok(reply, "\n") : strerror(-rc));
+		free(reply);
+		return rc < 0 ? ZCTL_EXIT_FAIL : ZCTL_EXIT_OK;
+	}
+	in = strcmp(list, "-") == 0 ? stdin : fopen(list, "re");
+	if (!in) {
+		fprintf(stderr, "zcfsctl prefetch --plan: %s: %s\n", list, strerror(errno));
+		return ZCTL_EXIT_FAIL;
+	}
+	rc = build_text(in, opts, &text, &len, &files);
+	if (in != stdin)
+		fclose(in);
+	if (rc == 0)
+		rc = zctl_ctl_text(&m, text, len, &reply);
+	free(text);
+	if (rc < 0) {
+		fprintf(stderr, "zcfsctl prefetch --plan: %s\n", reply ? strtok(reply, "\n") : strerror(-rc));
+		free(reply);
+		return ZCTL_EXIT_FAIL;
+	}
+	unsigned long long id = zctl_reply_u64(reply, "plan");
+	free(reply);
+	if (!wait) {
+		if (zctl_opt_json)
+			printf("{\"plan\":%llu,\"files\":%zu}\n", id, files);
+		else
+			printf("plan %llu: %zu files\n", id, files);
+		return ZCTL_EXIT_OK;
+	}
+	on = isatty(STDERR_FILENO) && !getenv("ZCFSCTL_NO_PROGRESS");
+	snprintf(cmd, sizeof(cmd), "plan status %llu", id);
+	for (;;) {
+		char state[32] = "";
+		rc = zctl_ctl(&m, cmd, &reply);
+		if (rc < 0) {
+			fprintf(stderr, "%szcfsctl prefetch --plan: %s\n", on ? "\n" : "",
+				reply ? strtok(reply, "\n") : strerror(-rc));
+			free(reply);
+			return ZCTL_EXIT_FAIL;
+		}
+		zctl_reply_get(reply, "state", state, sizeof(state));
+		if (on)
+			draw(zctl_reply_u64(reply, "files"), zctl_reply_u64(reply, "position"),
+			     zctl_reply_u64(reply, "frontier"), t0);
+		if (strcmp(state, "active") != 0) {
+			if (on)
+				fputc('\n', stderr);
+			summary(reply, zctl_now() - t0);
+			free(reply);
+			return ZCTL_EXIT_OK;
+		}
+		free(reply);
+		usleep(250000);
+	}
+}
