@@ -115,7 +115,7 @@ static char *commit(fuse_req_t req, struct zcd_plan_upload *u)
 	u->paths = NULL; /* taken, whatever the outcome */
 	if (rc < 0) {
 		zc_ctl_format_error(buf, sizeof(buf), -rc,
-				    rc == -EAGAIN ? "too many plans are active (16)" : strerror(-rc));
+				    rc == -EAGAIN ? "too many plans are active (16 in all, 4 per user but root)" : strerror(-rc));
 		u->n = 0;
 		return strdup(buf);
 	}

@@ -26,6 +26,7 @@
 #include "zc/resid.h"
 
 #define MAX_ACTIVE 16          /* plans following jobs at once */
+#define MAX_ACTIVE_USER 4      /* of them, one user's other than root's: none can take all */
 #define KEEP_ENDED 16          /* ended plans kept for status */
 #define MAX_WORKERS 16
 #define CHUNK_BYTES (1u << 20) /* one read of a prefetch */
@@ -447,13 +448,17 @@ static struct plan *plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const 
 	return p;
 }
 
-/* Put p on the list (it is active from now). -EAGAIN when too many are. */
+/* Put p on the list (it is active from now). -EAGAIN when too many are, or too many of its
+ * owner's. */
 static int plan_add(struct zcd_prefetch *pf, struct plan *p)
 {
+	unsigned mine = 0;
 	int id;
 
 	pthread_mutex_lock(&pf->lock);
-	if (pf->nactive >= MAX_ACTIVE) {
+	for (struct plan *q = pf->plans; q; q = q->next)
+		mine += q->counted && q->uid == p->uid;
+	if (pf->nactive >= MAX_ACTIVE || (p->uid != 0 && mine >= MAX_ACTIVE_USER)) {
 		pthread_mutex_unlock(&pf->lock);
 		return -EAGAIN;
 	}

@@ -14,6 +14,9 @@
 #if ZC_HAVE_KMOD
 #include <libkmod.h>
 #endif
+#if ZC_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 const char *zc_kmod_state_name(enum zc_kmod_state st)
 {
@@ -124,4 +127,56 @@ int zc_kmod_load_fuse(void)
 #else
 	return -ENOTSUP;
 #endif
+}
+
+/* One line of a kernel config: 1 when it settles name (val filled), else 0. */
+static int config_line(const char *line, const char *name, char *val, size_t len)
+{
+	size_t n = strlen(name);
+	const char *v;
+
+	if (strncmp(line, "# ", 2) == 0 && strncmp(line + 2, name, n) == 0 &&
+	    strncmp(line + 2 + n, " is not set", 11) == 0) {
+		snprintf(val, len, "n");
+		return 1;
+	}
+	if (strncmp(line, name, n) != 0 || line[n] != '=')
+		return 0;
+	v = line + n + 1;
+	snprintf(val, len, "%.*s", (int)strcspn(v, "\n"), v);
+	return 1;
+}
+
+int zc_kernel_config(const char *root, const char *release, const char *name, char *val, size_t len,
+		     char *where, size_t wlen)
+{
+	const char *r = strcmp(root, "/") ? root : "";
+	char p[4096], line[512];
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/boot/config-%s", r, release);
+	f = fopen(p, "re");
+	if (f) {
+		int found = 0;
+		snprintf(where, wlen, "/boot/config-%s", release);
+		while (!found && fgets(line, sizeof(line), f))
+			found = config_line(line, name, val, len);
+		fclose(f);
+		return found ? 0 : -ENODATA;
+	}
+#if ZC_HAVE_ZLIB
+	snprintf(p, sizeof(p), "%s/proc/config.gz", r);
+	gzFile gz = gzopen(p, "rb");
+	if (gz) {
+		int found = 0;
+		snprintf(where, wlen, "/proc/config.gz");
+		while (!found && gzgets(gz, line, sizeof(line)))
+			found = config_line(line, name, val, len);
+		gzclose(gz);
+		return found ? 0 : -ENODATA;
+	}
+#endif
+	snprintf(where, wlen, "no /boot/config-%s%s", release,
+		 ZC_HAVE_ZLIB ? " or /proc/config.gz" : " (built without zlib: /proc/config.gz unread)");
+	return -ENOENT;
 }

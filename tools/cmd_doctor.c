@@ -233,6 +233,54 @@ static void check_kernel(struct doctor *d)
 	       (unsigned long long)rl.rlim_max);
 }
 
+/* What the build and the kernel give mode=passthrough and -o io_uring. Never a failure: without
+ * them zcfs serves passthrough by splice and talks to the kernel through /dev/fuse reads. */
+static void check_features(struct doctor *d)
+{
+	static const char rebuild[] = "build zcfs against libfuse >= 3.18 (tools/fuse-setup.sh builds it "
+				      "from Debian's fuse3 source package)";
+	char val[64], where[PATH_MAX], buf[64];
+	struct utsname u;
+	int rc;
+
+	report(d, ZC_HAVE_FUSE_PASSTHROUGH ? OK : WARN, "libfuse", rebuild,
+	       "built against libfuse %s (%s)%s", ZC_FUSE_VERSION,
+	       ZC_FUSE_FEATURES[0] ? ZC_FUSE_FEATURES : "no optional features",
+	       ZC_HAVE_FUSE_PASSTHROUGH ? "" : ": mode=passthrough is served by splice, no -o io_uring");
+	uname(&u);
+	rc = zc_kernel_config(d->root[0] ? d->root : "/", u.release, "CONFIG_FUSE_PASSTHROUGH", val,
+			      sizeof(val), where, sizeof(where));
+	if (rc == 0 && strcmp(val, "y") == 0)
+		report(d, getuid() == 0 ? OK : WARN, "passthrough",
+		       "run zcfs as root: the kernel lets only a daemon with CAP_SYS_ADMIN pass files through",
+		       "the kernel passes files through (CONFIG_FUSE_PASSTHROUGH=y in %s)%s", where,
+		       getuid() == 0 ? "" : "; this user lacks CAP_SYS_ADMIN: opens fall back to splice (EPERM)");
+	else if (rc == 0)
+		report(d, WARN, "passthrough", "a kernel built with CONFIG_FUSE_PASSTHROUGH=y (6.9 or later)",
+		       "CONFIG_FUSE_PASSTHROUGH=%s in %s: mode=passthrough is served by splice", val, where);
+	else
+		report(d, WARN, "passthrough", NULL, "could not tell (%s: %s); kernels from 6.9 may have it, "
+		       "and zcfs falls back to splice where they do not", where, strerror(-rc));
+
+	if (read_small(d, "/sys/module/fuse/parameters/enable_uring", buf, sizeof(buf)) > 0) {
+		bool on = buf[0] == 'Y' || buf[0] == '1';
+		report(d, on ? OK : WARN, "io_uring",
+		       "echo Y > /sys/module/fuse/parameters/enable_uring (as root; fuse.enable_uring=1 on the "
+		       "kernel command line keeps it), then mount with -o io_uring",
+		       "the kernel has FUSE over io_uring, %s", on ? "enabled: -o io_uring works"
+								 : "disabled (enable_uring=N): -o io_uring uses /dev/fuse reads");
+	} else {
+		rc = zc_kernel_config(d->root[0] ? d->root : "/", u.release, "CONFIG_FUSE_IO_URING", val,
+				      sizeof(val), where, sizeof(where));
+		report(d, WARN, "io_uring", "a kernel built with CONFIG_FUSE_IO_URING=y (6.14 or later)",
+		       "no /sys/module/fuse/parameters/enable_uring (CONFIG_FUSE_IO_URING %s): -o io_uring "
+		       "uses /dev/fuse reads", rc == 0 ? val : "not known");
+	}
+	if (read_small(d, "/proc/sys/kernel/io_uring_disabled", buf, sizeof(buf)) > 0 && buf[0] == '2')
+		report(d, WARN, "io_uring", "sysctl kernel.io_uring_disabled=0",
+		       "kernel.io_uring_disabled=2: io_uring is off for every process");
+}
+
 static void check_backing(struct doctor *d, const char *dir)
 {
 	struct stat st;
@@ -285,7 +333,8 @@ int zctl_cmd_doctor(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("usage: zcfsctl doctor [--json] [--root DIR] [BACKING]\n"
 			       "Check what this machine's FUSE setup can do: /dev/fuse, the fuse module (libkmod),\n"
-			       "fusermount3, /etc/fuse.conf, kernel limits and features, and whether BACKING\n"
+			       "fusermount3, /etc/fuse.conf, kernel limits and features (passthrough, io_uring), the\n"
+			       "libfuse zcfs was built against, and whether BACKING\n"
 			       "supports O_DIRECT and user xattrs. Exit 0 when nothing needed to mount is missing,\n"
 			       "4 otherwise. --root DIR reads /dev, /proc, /sys, /etc below DIR (for testing).\n");
 			return ZCTL_EXIT_OK;
@@ -309,6 +358,7 @@ int zctl_cmd_doctor(int argc, char **argv)
 	check_fusermount(&d);
 	check_fuse_conf(&d);
 	check_kernel(&d);
+	check_features(&d);
 	if (backing)
 		check_backing(&d, backing);
 	if (zctl_opt_json)

@@ -15,9 +15,9 @@ static int usage(int code)
 	printf("usage: zcfsctl prefetch --plan LIST [--window BYTES] [--depth N] [--store] [--no-wait]\n"
 	       "                        [--json] MOUNTPOINT\n"
 	       "Tell zcfs the order in which a job will open files: one path per line, relative to\n"
-	       "MOUNTPOINT (LIST is a file, or - for standard input). zcfs keeps the files after the\n"
-	       "one the job opened last read ahead, within the window and queue depth, and drops what\n"
-	       "it read and the job never opened when the plan ends.\n"
+	       "MOUNTPOINT or absolute under it (LIST is a file, or - for standard input). zcfs keeps\n"
+	       "the files after the one the job opened last read ahead, within the window and queue\n"
+	       "depth, and drops what it read and the job never opened when the plan ends.\n"
 	       "  --window BYTES  read ahead at most this much (k, m, g); default: the mount's\n"
 	       "  --depth N       reads in flight (1-64); default: the mount's\n"
 	       "  --store         also into the mount's page cache (keep/auto files): the job's\n"
@@ -29,13 +29,17 @@ static int usage(int code)
 	return code;
 }
 
-/* The list as a plan text: "plan OPTS\n" + one path per line + "\n". */
-static int build_text(FILE *in, const char *opts, char **text, size_t *len, size_t *files)
+/* The list as a plan text: "plan OPTS\n" + one path per line + "\n". An absolute path must lie
+ * under the mountpoint root and is sent relative to it. -EINVAL (said, with the line) if not. */
+static int build_text(FILE *in, const char *list, const char *root, const char *opts, char **text,
+		      size_t *len, size_t *files)
 {
 	FILE *out = open_memstream(text, len);
+	size_t rlen = strlen(root), lineno = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
+	int rc = 0;
 
 	if (!out)
 		return -ENOMEM;
@@ -44,14 +48,29 @@ static int build_text(FILE *in, const char *opts, char **text, size_t *len, size
 	while ((n = getline(&line, &cap, in)) >= 0) {
 		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
+		lineno++;
 		if (!n)
 			continue; /* an empty line would end the plan early */
-		fprintf(out, "%s\n", line);
+		const char *p = line;
+		if (p[0] == '/') {
+			if (strncmp(p, root, rlen) != 0 || (p[rlen] != '/' && p[rlen] != '\0')) {
+				fprintf(stderr, "zcfsctl prefetch --plan: %s:%zu: %s is not under %s\n", list,
+					lineno, p, root);
+				rc = -EINVAL;
+				break;
+			}
+			p += rlen;
+			while (*p == '/')
+				p++;
+		}
+		fprintf(out, "%s\n", *p ? p : ".");
 		(*files)++;
 	}
 	fputc('\n', out);
 	free(line);
-	return fclose(out) == 0 ? 0 : -ENOMEM;
+	if (fclose(out) != 0 && rc == 0)
+		rc = -ENOMEM;
+	return rc;
 }
 
 static void draw(uint64_t files, uint64_t pos, uint64_t front, double t0)
@@ -162,11 +181,14 @@ int zctl_cmd_plan(int argc, char **argv)
 		fprintf(stderr, "zcfsctl prefetch --plan: %s: %s\n", list, strerror(errno));
 		return ZCTL_EXIT_FAIL;
 	}
-	rc = build_text(in, opts, &text, &len, &files);
+	rc = build_text(in, list, m.root, opts, &text, &len, &files);
 	if (in != stdin)
 		fclose(in);
-	if (rc == 0)
-		rc = zctl_ctl_text(&m, text, len, &reply);
+	if (rc < 0) {
+		free(text);
+		return ZCTL_EXIT_FAIL;
+	}
+	rc = zctl_ctl_text(&m, text, len, &reply);
 	free(text);
 	if (rc < 0) {
 		fprintf(stderr, "zcfsctl prefetch --plan: %s\n", reply ? strtok(reply, "\n") : strerror(-rc));

@@ -2,7 +2,7 @@
 # Install the Debian packages zcfs needs to build, test and demo. Idempotent; needs root. The newer
 # libfuse (3.18, for passthrough and io_uring) is built separately by tools/libfuse.sh.
 set -euo pipefail
-pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libkmod-dev
+pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libkmod-dev zlib1g-dev
       attr acl fio python3 python3-docutils python3-numpy sqlite3 util-linux valgrind clang
       liburing-dev libnuma-dev dpkg-dev g++)
 missing=()

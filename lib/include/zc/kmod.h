@@ -1,6 +1,6 @@
 /* kmod.h - state of the fuse kernel module through libkmod, with a fallback to /sys/module and
- * /proc/filesystems where /lib/modules is absent. The root directory is a parameter so tests can
- * point it at a fake tree. Thread-safe, no global state. */
+ * /proc/filesystems where /lib/modules is absent; and the kernel's build options (CONFIG_*).
+ * The root directory is a parameter so tests can point it at a fake tree. No global state. */
 #ifndef ZC_KMOD_H
 #define ZC_KMOD_H
 
@@ -24,5 +24,12 @@ int zc_kmod_fuse_state(const char *root, enum zc_kmod_state *st, char *detail, s
 /* Load the fuse module through libkmod (needs root). Returns 0, -ENOENT if it cannot be found,
  * -ENOTSUP when built without libkmod, or another -errno. */
 int zc_kmod_load_fuse(void);
+
+/* The value of kernel build option name ("CONFIG_FUSE_PASSTHROUGH") for kernel release: from
+ * /boot/config-RELEASE, else /proc/config.gz (needs zlib). val gets "y", "m", a value, or "n"
+ * for "# name is not set". Returns 0; -ENOENT when neither file exists (or the .gz cannot be
+ * read without zlib); -ENODATA when the files do not mention name. where gets the file read. */
+int zc_kernel_config(const char *root, const char *release, const char *name, char *val, size_t len,
+		     char *where, size_t wlen);
 
 #endif
