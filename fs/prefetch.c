@@ -263,6 +263,7 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 	struct zcd_inode *in = NULL;
 	struct stat st;
 	int64_t total = 0;
+	bool known;
 	int fd;
 
 	*brought_in = false;
@@ -273,11 +274,16 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 		close_as_owner(ctx, p, fd);
 		return -ESTALE; /* replaced, or not a regular file: skipped */
 	}
-	if (zc_resid_query(fd, 0, &r) == 0)
+	known = zc_resid_query(fd, 0, &r) == 0;
+	if (known)
 		*brought_in = r.resident_pages < r.total_pages;
 	zc_resid_free(&r);
-	if (p->store)
+	if (p->store) {
 		in = store_target(ctx, fd, &st);
+	} else if (known && !*brought_in) {
+		close_as_owner(ctx, p, fd); /* all cached already: nothing to read */
+		return st.st_size;
+	}
 	for (;;) {
 		ssize_t n = pread(fd, buf, CHUNK_BYTES, total);
 		if (n < 0 && errno == EINTR)

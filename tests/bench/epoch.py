@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""tests/bench/epoch.py - one training-style epoch over a directory of files, cold (sync +
+drop_caches before each run), with and without a reading plan. Not a CI test (needs root and a
+quiet machine: other processes dropping caches spoil every figure).
+
+An epoch: the files in a shuffled order (the same order each run), R reader threads taking the
+next file, reading it whole, then "computing" for C ms (sleep: the GPU's time, which the daemon's
+prefetch can overlap). Configurations, interleaved per repetition:
+  backing      the backing directory itself, no FUSE
+  zcfs         zcfs -o mode=M, no plan
+  zcfs+plan    the same mount, the epoch's order uploaded as a plan first
+  zcfs+scan    the files in name order with -o scan_prefetch, against zcfs in name order
+  off-plan     a plan of one order, the job reading another (what a wrong plan costs)
+Prints medians, the ratio to the backing directory, and the plans' hits/misses/wasted bytes.
+
+usage: epoch.py ZCFS [--files N] [--kib K] [--readers R] [--compute-ms C] [--reps N]
+                [--mode M] [--window W] [--dir DIR]"""
+import argparse, os, random, shutil, statistics, subprocess, sys, tempfile, threading, time
+
+
+def drop():
+    subprocess.run(["sync"], check=True)
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def epoch(root, order, readers, compute):
+    idx = [0]
+    lock = threading.Lock()
+
+    def run():
+        while True:
+            with lock:
+                i = idx[0]
+                idx[0] += 1
+            if i >= len(order):
+                return
+            with open(os.path.join(root, order[i]), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+            if compute:
+                time.sleep(compute)
+
+    ts = [threading.Thread(target=run) for _ in range(readers)]
+    t0 = time.monotonic()
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return time.monotonic() - t0
+
+
+def ctl(mnt, text):
+    fd = os.open(os.path.join(mnt, ".zcfs", "ctl"), os.O_RDWR)
+    try:
+        os.write(fd, text.encode())
+        out = b""
+        while True:
+            c = os.read(fd, 65536)
+            if not c:
+                return out.decode()
+            out += c
+    finally:
+        os.close(fd)
+
+
+def plan(mnt, paths, opts=""):
+    r = ctl(mnt, ("plan " + opts).strip() + "\n" + "".join(p + "\n" for p in paths) + "\n")
+    if not r.startswith("ok"):
+        sys.exit(f"plan refused: {r}")
+    return int(r.split("plan=")[1].split()[0])
+
+
+def status(mnt, pid):
+    r = ctl(mnt, f"plan status {pid}\n")
+    return dict(l.split("=", 1) for l in r.splitlines()[1:] if "=" in l)
+
+
+class Mount:
+    def __init__(self, zcfs, src, mnt, opts):
+        self.mnt = mnt
+        self.p = subprocess.Popen([zcfs, "-f", "-o", ",".join(opts), src, mnt], stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.ismount(mnt):
+                return
+            time.sleep(0.05)
+        sys.exit("zcfs did not mount")
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.mnt], check=False)
+        self.p.wait(timeout=30)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("zcfs")
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--kib", type=int, default=256)
+    ap.add_argument("--readers", type=int, default=2)
+    ap.add_argument("--compute-ms", type=float, default=2.0)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--mode", default="splice")
+    ap.add_argument("--window", default="")
+    ap.add_argument("--dir", default="/var/tmp")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("epoch.py: needs root (drop_caches, mounts)")
+    top = tempfile.mkdtemp(prefix="zcfs-epoch.", dir=a.dir)
+    src, mnt = os.path.join(top, "src"), os.path.join(top, "mnt")
+    os.makedirs(os.path.join(src, "d"))
+    os.mkdir(mnt)
+    names = [f"d/{i:06d}.bin" for i in range(a.files)]
+    blob = os.urandom(a.kib << 10)
+    for n in names:
+        with open(os.path.join(src, n), "wb") as f:
+            f.write(blob)
+    order = names[:]
+    random.Random(7).shuffle(order)
+    other = names[:]
+    random.Random(8).shuffle(other)
+    compute = a.compute_ms / 1000
+    mib = a.files * a.kib / 1024
+    opts = [f"mode={a.mode}", "cache=none"]
+    popts = f"window={a.window}" if a.window else ""
+    res = {}
+    books = {}
+    try:
+        for rep in range(a.reps):
+            for cfg in ("backing", "zcfs", "zcfs+plan", "zcfs+scan", "off-plan"):
+                extra = ["scan_prefetch"] if cfg == "zcfs+scan" else []
+                m = None if cfg == "backing" else Mount(a.zcfs, src, mnt, opts + extra)
+                try:
+                    drop()
+                    root = src if cfg == "backing" else mnt
+                    job = sorted(names) if cfg == "zcfs+scan" else order
+                    pid = None
+                    if cfg == "zcfs+plan":
+                        pid = plan(mnt, order, popts)
+                    elif cfg == "off-plan":
+                        pid = plan(mnt, other, popts)
+                    secs = epoch(root, job, a.readers, compute)
+                    if cfg == "zcfs+scan":
+                        pid = 1
+                    if pid:
+                        time.sleep(0.6)
+                        books.setdefault(cfg, []).append(status(mnt, pid))
+                    res.setdefault(cfg, []).append(secs)
+                    print(f"rep {rep + 1} {cfg:10s} {secs:7.2f} s", file=sys.stderr, flush=True)
+                finally:
+                    if m:
+                        m.close()
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    base = statistics.median(res["backing"])
+    print(f"epoch: {a.files} files x {a.kib} KiB ({mib:.0f} MiB), cold, {a.readers} readers, "
+          f"{a.compute_ms:g} ms compute per file, mode={a.mode} cache=none, median of {a.reps}")
+    print(f"{'config':10s} {'seconds':>8s} {'MiB/s':>7s} {'vs backing':>10s}  plan books (last run)")
+    for cfg, v in res.items():
+        med = statistics.median(v)
+        b = books.get(cfg, [None])[-1]
+        extra = "" if not b else (f"state={b['state']} hits={b['hits']} partial={b['partial']} misses={b['misses']} "
+                                  f"prefetched={b['prefetched']} wasted={int(b['wasted_bytes']) >> 20} MiB")
+        print(f"{cfg:10s} {med:8.2f} {mib / med:7.0f} {base / med:9.2f}x  {extra}")
+
+
+if __name__ == "__main__":
+    main()
