@@ -384,8 +384,6 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			printf("usage: zcfsctl %s [-r] [--json] PATH...\n", verb);
-			if (strcmp(verb, "prefetch") == 0)
-				printf("       zcfsctl prefetch --plan LIST MOUNTPOINT (see zcfsctl prefetch --plan --help)\n");
 			if (strcmp(verb, "evict") == 0)
 				printf("Write back dirty data, drop the backing file's pages and the mount's pages.\n");
 			else if (strcmp(verb, "prefetch") == 0)
@@ -396,6 +394,11 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 				printf("Start write-back of the backing file's dirty pages without waiting.\n");
 			printf("  -r, --recursive  every regular file below a directory (progress bar on a terminal)\n"
 			       "  --json           a JSON summary\n");
+			if (strcmp(verb, "prefetch") == 0) { /* and the other form: reading plans */
+				char *plan_help[] = { argv[0], "--help", NULL };
+				putchar('\n');
+				return zctl_cmd_plan(2, plan_help);
+			}
 			return ZCTL_EXIT_OK;
 		} else if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "--recursive") == 0) {
 			recursive = true;

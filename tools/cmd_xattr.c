@@ -23,7 +23,7 @@ static void usage_xattr(const char *what)
 	       "Show the %s set on each PATH (the user.zcfs.%s xattr), set it to %s, or remove it\n"
 	       "with --clear. Set on a directory, it applies to everything below it.\n",
 	       what, strcmp(what, "mode") == 0 ? "MODE" : "POLICY", what, what,
-	       strcmp(what, "mode") == 0 ? "buffered|direct|mmap|splice" : "keep|auto|none|drop");
+	       strcmp(what, "mode") == 0 ? "buffered|direct|mmap|splice|passthrough" : "keep|auto|none|drop");
 }
 
 int zctl_cmd_xattr(int argc, char **argv)

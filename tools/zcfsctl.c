@@ -15,7 +15,7 @@ static const struct {
 	{"effective", zctl_cmd_effective, "PATH...", "the resolved mode and cache policy, with their source"},
 	{"residency", zctl_cmd_residency, "[-r] [-v] PATH...", "page-cache residency of both caches"},
 	{"evict", zctl_cmd_cachecmd, "[-r] PATH...", "drop the backing and mount pages of files"},
-	{"prefetch", zctl_cmd_cachecmd, "[-r] PATH...", "read files into the backing page cache"},
+	{"prefetch", zctl_cmd_cachecmd, "[-r] PATH... | --plan LIST M", "read files into the backing page cache; plans"},
 	{"sync", zctl_cmd_cachecmd, "[-r] PATH...", "fsync the backing files"},
 	{"flush", zctl_cmd_cachecmd, "[-r] PATH...", "start write-back of the backing files"},
 	{"stats", zctl_cmd_stats, "[MOUNT] [--prom] [--watch S]", "the daemon's statistics"},

@@ -122,6 +122,14 @@ expect_rc 0 "bench" "$ctl" --json bench benchfile --size 4M --modes buffered,spl
   || fail "bench json: $(cat "$t/out")"
 getfattr -n user.zcfs.mode benchfile >/dev/null 2>&1 && fail "bench left its mode xattr behind"
 ok "bench: 2 modes x cold/warm, each counted by the daemon"
+expect_rc 0 "bench passthrough" "$ctl" --json bench benchfile --modes passthrough
+if "$zcfs" --version | grep -q passthrough; then
+  [ "$(json 'len(d["results"]), all(r["daemon_reads"] == 0 for r in d["results"])' < "$t/out")" = "2 True" ] \
+    || fail "bench passthrough: $(cat "$t/out") $(cat "$t/err")"
+else
+  grep -q 'passthrough left out: this mount serves it by splice(ENOSYS)' "$t/err" || fail "bench passthrough 3.14: $(cat "$t/err")"
+fi
+ok "bench passthrough: no daemon reads where it works, left out with the reason where it does not"
 
 # --- failures: usage, not zcfs, non-owner
 expect_rc 2 "unknown command" "$ctl" frobnicate
