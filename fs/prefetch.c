@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -809,32 +810,28 @@ void zcd_prefetch_render_prom(struct zcd_ctx *ctx, FILE *out)
 	fprintf(out, "# HELP zcfs_prefetch_wasted_bytes_total Bytes read ahead, never opened by the job, and dropped.\n"
 		     "# TYPE zcfs_prefetch_wasted_bytes_total counter\nzcfs_prefetch_wasted_bytes_total %llu\n",
 		(unsigned long long)t.wasted);
-	fprintf(out, "# HELP zcfs_plan_position Planned files the job has opened up to, per active plan.\n"
-		     "# TYPE zcfs_plan_position gauge\n");
-	for (struct plan *p = pf->plans; p; p = p->next) {
-		struct zc_plan_stats st;
-		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
-			continue;
-		zc_plan_get_stats(p->zp, &st);
-		fprintf(out, "zcfs_plan_position{plan=\"%u\"} %llu\n", p->id, (unsigned long long)st.position);
-	}
-	fprintf(out, "# HELP zcfs_plan_frontier Planned files read ahead up to, per active plan.\n"
-		     "# TYPE zcfs_plan_frontier gauge\n");
-	for (struct plan *p = pf->plans; p; p = p->next) {
-		struct zc_plan_stats st;
-		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
-			continue;
-		zc_plan_get_stats(p->zp, &st);
-		fprintf(out, "zcfs_plan_frontier{plan=\"%u\"} %llu\n", p->id, (unsigned long long)st.frontier);
-	}
-	fprintf(out, "# HELP zcfs_plan_ahead_bytes Bytes read ahead and not yet opened, per active plan.\n"
-		     "# TYPE zcfs_plan_ahead_bytes gauge\n");
-	for (struct plan *p = pf->plans; p; p = p->next) {
-		struct zc_plan_stats st;
-		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
-			continue;
-		zc_plan_get_stats(p->zp, &st);
-		fprintf(out, "zcfs_plan_ahead_bytes{plan=\"%u\"} %llu\n", p->id, (unsigned long long)st.ahead_bytes);
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} gauges[] = {
+		{ "zcfs_plan_position", "Planned files the job has opened up to, per active plan.",
+		  offsetof(struct zc_plan_stats, position) },
+		{ "zcfs_plan_frontier", "Planned files read ahead up to, per active plan.",
+		  offsetof(struct zc_plan_stats, frontier) },
+		{ "zcfs_plan_ahead_bytes", "Bytes read ahead and not yet opened, per active plan.",
+		  offsetof(struct zc_plan_stats, ahead_bytes) },
+	};
+	for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+		fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g].name, gauges[g].help, gauges[g].name);
+		for (struct plan *p = pf->plans; p; p = p->next) {
+			struct zc_plan_stats st;
+			uint64_t v;
+			if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+				continue;
+			zc_plan_get_stats(p->zp, &st);
+			memcpy(&v, (const char *)&st + gauges[g].off, sizeof(v));
+			fprintf(out, "%s{plan=\"%u\"} %llu\n", gauges[g].name, p->id, (unsigned long long)v);
+		}
 	}
 	pthread_mutex_unlock(&pf->lock);
 }

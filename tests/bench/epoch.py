@@ -17,6 +17,9 @@ usage: epoch.py ZCFS [--files N] [--kib K] [--readers R] [--compute-ms C] [--rep
                 [--mode M] [--window W] [--dir DIR]"""
 import argparse, os, random, shutil, statistics, subprocess, sys, tempfile, threading, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
+from zcfstest import Mount  # noqa: E402
+
 
 def drop():
     subprocess.run(["sync"], check=True)
@@ -50,45 +53,16 @@ def epoch(root, order, readers, compute):
     return time.monotonic() - t0
 
 
-def ctl(mnt, text):
-    fd = os.open(os.path.join(mnt, ".zcfs", "ctl"), os.O_RDWR)
-    try:
-        os.write(fd, text.encode())
-        out = b""
-        while True:
-            c = os.read(fd, 65536)
-            if not c:
-                return out.decode()
-            out += c
-    finally:
-        os.close(fd)
-
-
 def plan(mnt, paths, opts=""):
-    r = ctl(mnt, ("plan " + opts).strip() + "\n" + "".join(p + "\n" for p in paths) + "\n")
+    r = mnt.ctl(("plan " + opts).strip() + "\n" + "".join(p + "\n" for p in paths))
     if not r.startswith("ok"):
         sys.exit(f"plan refused: {r}")
     return int(r.split("plan=")[1].split()[0])
 
 
 def status(mnt, pid):
-    r = ctl(mnt, f"plan status {pid}\n")
+    r = mnt.ctl(f"plan status {pid}")
     return dict(l.split("=", 1) for l in r.splitlines()[1:] if "=" in l)
-
-
-class Mount:
-    def __init__(self, zcfs, src, mnt, opts):
-        self.mnt = mnt
-        self.p = subprocess.Popen([zcfs, "-f", "-o", ",".join(opts), src, mnt], stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if os.path.ismount(mnt):
-                return
-            time.sleep(0.05)
-        sys.exit("zcfs did not mount")
-
-    def close(self):
-        subprocess.run(["fusermount3", "-u", self.mnt], check=False)
-        self.p.wait(timeout=30)
 
 
 def main():
@@ -128,22 +102,22 @@ def main():
         for rep in range(a.reps):
             for cfg in ("backing", "zcfs", "zcfs+plan", "zcfs+scan", "off-plan"):
                 extra = ["scan_prefetch"] if cfg == "zcfs+scan" else []
-                m = None if cfg == "backing" else Mount(a.zcfs, src, mnt, opts + extra)
+                m = None if cfg == "backing" else Mount(a.zcfs, src, mnt, opts + extra, os.path.join(top, "log"))
                 try:
                     drop()
                     root = src if cfg == "backing" else mnt
                     job = sorted(names) if cfg == "zcfs+scan" else order
                     pid = None
                     if cfg == "zcfs+plan":
-                        pid = plan(mnt, order, popts)
+                        pid = plan(m, order, popts)
                     elif cfg == "off-plan":
-                        pid = plan(mnt, other, popts)
+                        pid = plan(m, other, popts)
                     secs = epoch(root, job, a.readers, compute)
                     if cfg == "zcfs+scan":
                         pid = 1
                     if pid:
                         time.sleep(0.6)
-                        books.setdefault(cfg, []).append(status(mnt, pid))
+                        books.setdefault(cfg, []).append(status(m, pid))
                     res.setdefault(cfg, []).append(secs)
                     print(f"rep {rep + 1} {cfg:10s} {secs:7.2f} s", file=sys.stderr, flush=True)
                 finally:

@@ -14,24 +14,10 @@ Usage: test_passthrough.py ZCFS ZCFSCTL"""
 import json, mmap, os, shutil, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse, temp_tree  # noqa: E402
+from zcfstest import Mount, assert_clean_log, done, ok, prom, require_fuse, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 ZCFSCTL = os.path.realpath(sys.argv[2])
-n = 0
-
-
-def ok(msg):
-    global n
-    n += 1
-    print(f"ok {n} - {msg}", flush=True)
-
-
-def prom(mnt, name, label=None):
-    for line in open(os.path.join(mnt, ".zcfs", "stats")):
-        if line.startswith(name + ("{" + label + "}" if label else " ")):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} {label} not in stats")
 
 
 def eff(path):
@@ -64,7 +50,7 @@ def main():
             finally:
                 mnt.close()
             ok("built without passthrough: mode=passthrough is served by splice, counted (ENOSYS)")
-            print(f"{n} passed, 0 failed")
+            done()
             return
 
         big = s("big")
@@ -187,7 +173,7 @@ wait $pid
         ok("daemon without CAP_SYS_ADMIN: splice, EPERM in user.zcfs.effective, one warning line")
     finally:
         shutil.rmtree(top)
-    print(f"{n} passed, 0 failed")
+    done()
 
 
 main()

@@ -17,26 +17,12 @@ Usage: test_prefetch.py ZCFS ZCFSCTL"""
 import json, os, random, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
+from zcfstest import Mount, assert_clean_log, done, ok, prom, require_fuse, run_as, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 ZCFSCTL = os.path.realpath(sys.argv[2])
 FILE = 256 << 10
 USER = 54321
-n = 0
-
-
-def ok(msg):
-    global n
-    n += 1
-    print(f"ok {n} - {msg}", flush=True)
-
-
-def prom(mnt, name, label=None):
-    for line in open(os.path.join(mnt, ".zcfs", "stats")):
-        if line.startswith(name + ("{" + label + "}" if label else " ")):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} {label} not in stats")
 
 
 def daemon_reads(mnt):
@@ -280,7 +266,7 @@ def main():
     finally:
         mnt.close()
     assert_clean_log(log)
-    print(f"{n} passed, 0 failed")
+    done()
 
 
 if __name__ == "__main__":

@@ -14,25 +14,11 @@ Usage: test_fds.py ZCFS"""
 import errno, os, resource, shutil, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
+from zcfstest import Mount, assert_clean_log, done, ok, prom, require_fuse, run_as, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 ALICE, BOB = 54321, 54322
 NFILES = 14000
-n = 0
-
-
-def ok(msg):
-    global n
-    n += 1
-    print(f"ok {n} - {msg}", flush=True)
-
-
-def prom(mnt, name, label=None):
-    for line in open(os.path.join(mnt, ".zcfs", "stats")):
-        if line.startswith(name + ("{" + label + "}" if label else " ")):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} {label} not in stats")
 
 
 def open_all(paths, flags=os.O_RDONLY):
@@ -189,7 +175,7 @@ def main():
         mnt.close()
         assert_clean_log(log)
         shutil.rmtree(top)
-    print(f"{n} passed, 0 failed")
+    done()
 
 
 def posix_fadv_dontneed(fd):

@@ -5,17 +5,10 @@ and written above the 4 GiB mark in every read mode. Usage: test_limits.py ZCFS"
 import os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse  # noqa: E402
+from zcfstest import Mount, assert_clean_log, done, ok, require_fuse  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 MODES = ["buffered", "direct", "mmap", "splice"]
-n = 0
-
-
-def ok(msg):
-    global n
-    n += 1
-    print(f"ok {n} - {msg}", flush=True)
 
 
 def main():
@@ -108,7 +101,7 @@ def main():
         m.close()
         assert_clean_log(os.path.join(top, "log"))
         subprocess.call(["rm", "-rf", top])
-    print(f"{n} passed, 0 failed")
+    done()
 
 
 main()

@@ -7,18 +7,11 @@ permissions of an unprivileged caller (uid 54321), and descriptor leaks. Usage: 
 import ctypes, errno, fcntl, mmap, os, stat, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
+from zcfstest import Mount, assert_clean_log, done, ok, require_fuse, run_as, temp_tree  # noqa: E402
 
 ZCFS = os.path.realpath(sys.argv[1])
 UID = GID = 54321
 libc = ctypes.CDLL(None, use_errno=True)
-n = 0
-
-
-def ok(msg):
-    global n
-    n += 1
-    print(f"ok {n} - {msg}", flush=True)
 
 
 def expect_errno(e, fn, *a):
@@ -405,7 +398,7 @@ def main():
         mnt.close()
         assert_clean_log(os.path.join(top, "log"))
         subprocess.call(["rm", "-rf", top])
-    print(f"{n} passed, 0 failed")
+    done()
 
 
 main()

@@ -1,11 +1,34 @@
 """zcfstest - shared pieces of the Python real-mount tests: the skip/fail rule for /dev/fuse,
-a zcfs mount started in the foreground and waited for, its control files, and a clean unmount
-that checks the daemon's exit status and log."""
+a zcfs mount started in the foreground and waited for, its control files and statistics, a clean
+unmount that checks the daemon's exit status and log, and the "ok N - ..." lines."""
 import json
 import os
 import subprocess
 import sys
 import time
+
+
+_passed = 0
+
+
+def ok(msg):
+    """Report one check passed: "ok N - msg"."""
+    global _passed
+    _passed += 1
+    print(f"ok {_passed} - {msg}", flush=True)
+
+
+def done():
+    """The last line of a test that got this far: every check passed."""
+    print(f"{_passed} passed, 0 failed")
+
+
+def prom(mnt, name, label=None):
+    """The value of Prometheus sample name{label} in MNT/.zcfs/stats (AssertionError if absent)."""
+    for line in open(os.path.join(mnt, ".zcfs", "stats")):
+        if line.startswith(name + ("{" + label + "}" if label else " ")):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} {label} not in stats")
 
 
 def require_fuse():
