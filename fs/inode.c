@@ -298,6 +298,21 @@ void zcd_inode_set_name(struct zcd_ctx *ctx, struct zcd_inode *in, struct zcd_in
 	zcd_tbl_free_dead(dead);
 }
 
+struct zcd_inode *zcd_inode_parent(struct zcd_ctx *ctx, struct zcd_inode *in, char *name, size_t len)
+{
+	struct zcd_inode *dir = NULL;
+
+	pthread_mutex_lock(&ctx->tbl.lock);
+	if (in->parent && in->name && strlen(in->name) < len) {
+		dir = in->parent;
+		if (dir != &ctx->root)
+			dir->pins++;
+		strcpy(name, in->name);
+	}
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	return dir;
+}
+
 int zcd_inode_path(struct zcd_ctx *ctx, struct zcd_inode *in, char *buf, size_t len)
 {
 	const char *parts[512];

@@ -104,6 +104,9 @@ void zcd_inode_forget(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t n);
 /* Record that in is now known as name in parent (rename, link, lookup). */
 void zcd_inode_set_name(struct zcd_ctx *ctx, struct zcd_inode *in, struct zcd_inode *parent,
 			const char *name);
+/* in's last known parent, pinned (zcd_inode_unpin), and its name in it copied into name; NULL
+ * when in has none (the root, or an entry known only by handle) or the name does not fit. */
+struct zcd_inode *zcd_inode_parent(struct zcd_ctx *ctx, struct zcd_inode *in, char *name, size_t len);
 /* Path of in relative to the root ("." for the root) into buf. Returns 0 or -ENAMETOOLONG. */
 int zcd_inode_path(struct zcd_ctx *ctx, struct zcd_inode *in, char *buf, size_t len);
 /* Open-handle references: an inode with open handles stays in the table. */

@@ -1,7 +1,6 @@
 /* prefetch.c - see prefetch.h. One lock (pf->lock) guards the plan list, the directory scan
  * table and every plan's books; workers take a piece of work under it and do the I/O without
  * it. A plan is freed only when no worker holds work of it (busy == 0). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -20,68 +19,16 @@
 #include "inode.h"
 #include "notify.h"
 #include "prefetch.h"
+#include "prefetch_int.h"
 #include "req.h"
 #include "route.h"
 #include "zc/log.h"
 #include "zc/plan.h"
 #include "zc/resid.h"
 
-#define MAX_ACTIVE 16          /* plans following jobs at once */
-#define MAX_ACTIVE_USER 4      /* of them, one user's other than root's: none can take all */
-#define KEEP_ENDED 16          /* ended plans kept for status */
-#define MAX_WORKERS 16
 #define CHUNK_BYTES (1u << 20) /* one read of a prefetch */
 #define IDLE_NS (120 * 1000000000ull)  /* no planned open for this long: the plan ends (idle) */
 #define LAST_NS (5 * 1000000000ull)    /* after the last planned file was opened: complete */
-#define SCAN_SLOTS 64
-#define SCAN_TRIGGER 4         /* files opened in name order before a directory scan is assumed */
-#define MAX_GROUPS 64
-
-struct plan {
-	struct plan *next;
-	unsigned id;
-	struct zc_plan *zp;
-	char **paths;            /* relative to the root */
-	size_t n;
-	uid_t uid;               /* the owner: fetches run with these credentials */
-	gid_t gid;
-	gid_t groups[MAX_GROUPS];
-	int ngroups;
-	bool store;
-	bool implicit;           /* made by a directory scan */
-	bool clean;              /* ended and its leftovers dropped */
-	bool counted;            /* counted in nactive: cleared once the end is noticed */
-	unsigned busy;           /* pieces of work of this plan held by workers */
-	uint64_t created_ns, last_open_ns;
-	uint64_t window_bytes;
-	unsigned depth;
-};
-
-struct scan {
-	struct zcd_inode *dir;   /* pinned while in the table */
-	char *last;              /* the last name opened in dir */
-	unsigned streak;         /* names opened in increasing order, in a row */
-	unsigned plan_id;        /* the plan made for this scan, 0 if none */
-	uint64_t used_ns;
-};
-
-struct totals {
-	uint64_t prefetched, bytes, skipped, hits, partial, misses, wasted;
-};
-
-struct zcd_prefetch {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;     /* work may be there: a plan, an open, a fetch done */
-	struct plan *plans;      /* newest first; lock */
-	unsigned next_id, nactive; /* lock */
-	_Atomic unsigned nactive_fast; /* nactive, read without the lock by on_open */
-	struct totals gone;      /* of plans freed; lock */
-	struct scan scans[SCAN_SLOTS]; /* lock */
-	bool stop;               /* lock */
-	pthread_t workers[MAX_WORKERS];
-	unsigned nworkers;
-	unsigned rr;             /* round-robin start; lock */
-};
 
 enum work_kind { W_NONE, W_FETCH, W_DROP };
 
@@ -91,7 +38,7 @@ struct work {
 	size_t idx;
 };
 
-static uint64_t now_ns(void)
+uint64_t zcd_pf_now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -111,7 +58,7 @@ static void add_totals(struct totals *t, const struct zc_plan_stats *s)
 	t->wasted += s->wasted_bytes;
 }
 
-static void plan_free(struct plan *p)
+void zcd_pf_plan_free(struct plan *p)
 {
 	for (size_t i = 0; i < p->n; i++)
 		free(p->paths[i]);
@@ -156,7 +103,7 @@ static void trim_locked(struct zcd_prefetch *pf)
 		zc_plan_get_stats(p->zp, &st);
 		add_totals(&pf->gone, &st);
 		*pp = p->next;
-		plan_free(p);
+		zcd_pf_plan_free(p);
 	}
 }
 
@@ -347,7 +294,7 @@ static void *worker(void *arg)
 				ts.tv_nsec -= 1000000000;
 			}
 			pthread_cond_timedwait(&pf->cond, &pf->lock, &ts);
-			check_time_locked(pf, now_ns());
+			check_time_locked(pf, zcd_pf_now_ns());
 			trim_locked(pf);
 			continue;
 		}
@@ -411,13 +358,9 @@ void zcd_prefetch_stop(struct zcd_ctx *ctx)
 	while (pf->plans) {
 		struct plan *p = pf->plans;
 		pf->plans = p->next;
-		plan_free(p);
+		zcd_pf_plan_free(p);
 	}
-	for (int i = 0; i < SCAN_SLOTS; i++) {
-		if (pf->scans[i].dir)
-			zcd_inode_unpin(ctx, pf->scans[i].dir);
-		free(pf->scans[i].last);
-	}
+	zcd_scan_clear(ctx, pf);
 	pthread_cond_destroy(&pf->cond);
 	pthread_mutex_destroy(&pf->lock);
 	free(pf);
@@ -426,7 +369,7 @@ void zcd_prefetch_stop(struct zcd_ctx *ctx)
 
 /* ---- making plans ---- */
 
-static struct plan *plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const struct zcd_plan_req *r,
+struct plan *zcd_pf_plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const struct zcd_plan_req *r,
 			     uid_t uid, gid_t gid, const gid_t *groups, int ngroups)
 {
 	struct zc_plan_cfg cfg = {
@@ -451,13 +394,13 @@ static struct plan *plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const 
 	p->store = r->store;
 	p->window_bytes = cfg.window_bytes;
 	p->depth = cfg.depth;
-	p->created_ns = now_ns();
+	p->created_ns = zcd_pf_now_ns();
 	return p;
 }
 
 /* Put p on the list (it is active from now). -EAGAIN when too many are, or too many of its
  * owner's. */
-static int plan_add(struct zcd_prefetch *pf, struct plan *p)
+int zcd_pf_plan_add(struct zcd_prefetch *pf, struct plan *p)
 {
 	unsigned mine = 0;
 	int id;
@@ -496,7 +439,7 @@ int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_p
 	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
 	if (ng < 0)
 		ng = 0;
-	p = plan_new(ctx, paths, n, r, fc->uid, fc->gid, groups, ng);
+	p = zcd_pf_plan_new(ctx, paths, n, r, fc->uid, fc->gid, groups, ng);
 	if (!p) {
 		for (size_t i = 0; i < n; i++)
 			free(paths[i]);
@@ -519,9 +462,9 @@ int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_p
 	}
 	if (rc == 0)
 		zcd_creds_leave_ids(ctx, &c);
-	rc = rc < 0 ? rc : plan_add(ctx->prefetch, p);
+	rc = rc < 0 ? rc : zcd_pf_plan_add(ctx->prefetch, p);
 	if (rc < 0)
-		plan_free(p);
+		zcd_pf_plan_free(p);
 	return rc;
 }
 
@@ -547,130 +490,6 @@ int zcd_prefetch_cancel(fuse_req_t req, unsigned id)
 }
 
 /* ---- the job's opens ---- */
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* A directory opened in name order: plan its remaining regular files, in that order, for the
- * caller. dirpath: the directory relative to the root; after: the name just opened. */
-static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath, const char *after,
-		      struct scan *slot_hint)
-{
-	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_plan_req r = { 0 };
-	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	char **names = NULL, **paths = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	struct plan *p;
-	gid_t groups[MAX_GROUPS];
-	ino_t *inos = NULL;
-	DIR *dp;
-	int fd, ng, id;
-
-	fd = zcd_inode_open(ctx, dir, O_RDONLY | O_DIRECTORY, req);
-	if (fd < 0 || !(dp = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(dp))) {
-		if (de->d_type != DT_REG || strcmp(de->d_name, after) <= 0)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? 2 * cap : 256;
-			char **v = realloc(names, nc * sizeof(*v));
-			if (!v)
-				break;
-			names = v;
-			cap = nc;
-		}
-		/* the inode number rides after the name's NUL */
-		size_t l = strlen(de->d_name);
-		names[n] = malloc(l + 1 + sizeof(ino_t));
-		if (!names[n])
-			break;
-		memcpy(names[n], de->d_name, l + 1);
-		memcpy(names[n] + l + 1, &de->d_ino, sizeof(ino_t));
-		n++;
-	}
-	closedir(dp);
-	if (n == 0)
-		goto out_free;
-	qsort(names, n, sizeof(*names), cmp_names);
-	paths = calloc(n, sizeof(*paths));
-	inos = calloc(n, sizeof(*inos));
-	if (!paths || !inos)
-		goto out_free;
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(names[i]);
-		memcpy(&inos[i], names[i] + l + 1, sizeof(ino_t));
-		if (asprintf(&paths[i], "%s%s%s", strcmp(dirpath, ".") ? dirpath : "",
-			     strcmp(dirpath, ".") ? "/" : "", names[i]) < 0)
-			paths[i] = NULL;
-		if (!paths[i])
-			goto out_free;
-	}
-	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
-	p = plan_new(ctx, paths, n, &r, fc->uid, fc->gid, groups, ng < 0 ? 0 : ng);
-	if (!p)
-		goto out_free;
-	paths = NULL; /* owned by p */
-	p->implicit = true;
-	for (size_t i = 0; i < n; i++)
-		zc_plan_set_file(p->zp, i, dir->dev, inos[i], 0);
-	id = plan_add(ctx->prefetch, p);
-	if (id < 0) {
-		plan_free(p);
-		goto out_free;
-	}
-	pthread_mutex_lock(&ctx->prefetch->lock);
-	if (slot_hint->dir == dir)
-		slot_hint->plan_id = (unsigned)id;
-	pthread_mutex_unlock(&ctx->prefetch->lock);
-out_free:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	if (paths) {
-		for (size_t i = 0; i < n; i++)
-			free(paths[i]);
-		free(paths);
-	}
-	free(inos);
-}
-
-/* Track opens by directory; returns the slot when a scan should get a plan now. */
-static struct scan *note_scan_locked(struct zcd_ctx *ctx, struct zcd_prefetch *pf,
-				     struct zcd_inode *dir, const char *name)
-{
-	struct scan *s = NULL, *oldest = &pf->scans[0];
-
-	for (int i = 0; i < SCAN_SLOTS; i++) {
-		if (pf->scans[i].dir == dir)
-			s = &pf->scans[i];
-		if (pf->scans[i].used_ns < oldest->used_ns)
-			oldest = &pf->scans[i];
-	}
-	if (!s) {
-		s = oldest;
-		if (s->dir)
-			zcd_inode_unpin(ctx, s->dir); /* a pin only: never the last reference here */
-		free(s->last);
-		*s = (struct scan){ .dir = dir };
-		zcd_inode_pin(ctx, dir);
-	}
-	s->used_ns = now_ns();
-	if (s->last && strcmp(name, s->last) > 0)
-		s->streak++;
-	else
-		s->streak = 1;
-	free(s->last);
-	s->last = strdup(name);
-	return s->streak == SCAN_TRIGGER && !s->plan_id ? s : NULL;
-}
 
 void zcd_prefetch_on_open(fuse_req_t req, struct zcd_inode *in, int fd)
 {
@@ -707,29 +526,15 @@ void zcd_prefetch_on_open(fuse_req_t req, struct zcd_inode *in, int fd)
 			for (int k = 0; k < nmatch; k++)
 				if (p->id == ids[k] && zc_plan_state(p->zp) == ZC_PLAN_ACTIVE) {
 					zc_plan_opened(p->zp, idx[k], hit);
-					p->last_open_ns = now_ns();
+					p->last_open_ns = zcd_pf_now_ns();
 					sync_locked(pf, p);
 				}
 		pthread_cond_broadcast(&pf->cond);
 		pthread_mutex_unlock(&pf->lock);
 		return;
 	}
-	if (ctx->opts.scan_prefetch && in->type == S_IFREG) {
-		struct zcd_inode *dir;
-		char name[256], dirpath[4096];
-		struct scan *s = NULL;
-		pthread_mutex_lock(&ctx->tbl.lock);
-		dir = in->parent;
-		snprintf(name, sizeof(name), "%s", in->name ? in->name : "");
-		pthread_mutex_unlock(&ctx->tbl.lock);
-		if (!dir || !name[0])
-			return;
-		pthread_mutex_lock(&pf->lock);
-		s = note_scan_locked(ctx, pf, dir, name);
-		pthread_mutex_unlock(&pf->lock);
-		if (s && zcd_inode_path(ctx, dir, dirpath, sizeof(dirpath)) == 0)
-			plan_scan(req, dir, dirpath, name, s);
-	}
+	if (ctx->opts.scan_prefetch && in->type == S_IFREG)
+		zcd_scan_on_open(req, in);
 }
 
 /* ---- status and stats ---- */
