@@ -1,4 +1,5 @@
 /* cache.c - see cache.h. */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "cache.h"
@@ -22,21 +23,48 @@ static bool stamp_equal(const struct zcd_stamp *a, const struct zcd_stamp *b)
 	return a->size == b->size && ts_equal(&a->mtime, &b->mtime) && ts_equal(&a->ctime, &b->ctime);
 }
 
-/* Compare with the stamp and take the new one. True when another process changed in (a
- * difference while the mount's own writes are in flight is taken to be theirs). tbl->lock. */
-static bool update_locked(struct zcd_inode *in, const struct stat *st)
+uint64_t zcd_cache_seq(struct zcd_ctx *ctx)
+{
+	return atomic_load(&ctx->cache_seq);
+}
+
+/* Does st (taken after ctx->cache_seq read seq) show every write through the mount? Not while one
+ * is in flight, nor if one ended after seq: st may predate it, while the stamp that write stored
+ * does not, so the difference would be the mount's own change taken for another process's (and
+ * the stamp would go back in time). tbl->lock. */
+static bool is_current_locked(const struct zcd_inode *in, uint64_t seq)
+{
+	return !in->writes_inflight && in->end_seq <= seq;
+}
+
+/* Take st as the stamp (a current st: the mount's own change; else the next current one is). */
+static void absorb_locked(struct zcd_inode *in, const struct stat *st, uint64_t seq)
+{
+	if (!is_current_locked(in, seq)) {
+		in->stamp_behind = true;
+		return;
+	}
+	stamp_of(st, &in->stamp);
+	in->stamp_valid = true;
+	in->stamp_behind = false;
+}
+
+/* Compare a current st with the stamp and take it. True when another process changed in. A st
+ * that is not current leaves the stamp alone. tbl->lock. */
+static bool update_locked(struct zcd_inode *in, const struct stat *st, uint64_t seq)
 {
 	struct zcd_stamp now;
 	bool changed;
 
+	if (!is_current_locked(in, seq))
+		return false;
 	stamp_of(st, &now);
-	changed = in->stamp_valid && !stamp_equal(&in->stamp, &now) && !in->writes_inflight;
-	in->stamp = now;
-	in->stamp_valid = true;
+	changed = in->stamp_valid && !in->stamp_behind && !stamp_equal(&in->stamp, &now);
+	absorb_locked(in, st, seq);
 	return changed;
 }
 
-bool zcd_cache_open(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+bool zcd_cache_open(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st, uint64_t seq,
 		    enum zc_cache policy, bool *changed)
 {
 	bool keep, was_valid, queued;
@@ -44,7 +72,7 @@ bool zcd_cache_open(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat
 	pthread_mutex_lock(&ctx->tbl.lock);
 	was_valid = in->stamp_valid;
 	queued = in->inval_queued; /* a drop is on its way: do not keep what it would drop */
-	*changed = update_locked(in, st);
+	*changed = update_locked(in, st, seq);
 	switch (policy) {
 	case ZC_CACHE_KEEP:
 		keep = true;
@@ -68,14 +96,15 @@ bool zcd_cache_open(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat
 	return keep;
 }
 
-void zcd_cache_observe(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st)
+void zcd_cache_observe(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+		       uint64_t seq)
 {
 	bool inval;
 
 	if (!S_ISREG(st->st_mode))
 		return;
 	pthread_mutex_lock(&ctx->tbl.lock);
-	inval = update_locked(in, st) && in->data_cached && !in->inval_queued;
+	inval = update_locked(in, st, seq) && in->data_cached && !in->inval_queued;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	if (inval) {
 		zc_stats_event(ctx->stats, ZC_EV_EXTERNAL_CHANGE);
@@ -90,33 +119,42 @@ void zcd_cache_write_begin(struct zcd_ctx *ctx, struct zcd_inode *in)
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }
 
-void zcd_cache_write_end(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st)
+void zcd_cache_write_end(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+			 uint64_t seq)
 {
 	pthread_mutex_lock(&ctx->tbl.lock);
 	if (in->writes_inflight)
 		in->writes_inflight--;
+	/* Other writes still in flight store their own st when they end. One that ended after this
+	 * st was taken may be missing from it (two writes stat in one order and end in the other):
+	 * then the stamp is behind, and the next current stat is the mount's own. */
 	if (st) {
-		stamp_of(st, &in->stamp);
-		in->stamp_valid = true;
+		if (in->end_seq <= seq) {
+			stamp_of(st, &in->stamp);
+			in->stamp_valid = true;
+			in->stamp_behind = false;
+		} else {
+			in->stamp_behind = true;
+		}
 	}
+	in->end_seq = atomic_fetch_add(&ctx->cache_seq, 1) + 1;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }
 
-void zcd_cache_stored(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st)
+void zcd_cache_stored(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+		      uint64_t seq)
 {
 	pthread_mutex_lock(&ctx->tbl.lock);
-	stamp_of(st, &in->stamp);
-	in->stamp_valid = true;
+	absorb_locked(in, st, seq);
 	in->data_cached = true;
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }
 
-void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st)
+void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+		      uint64_t seq)
 {
 	pthread_mutex_lock(&ctx->tbl.lock);
-	if (in->stamp_valid || in->data_cached) {
-		stamp_of(st, &in->stamp);
-		in->stamp_valid = true;
-	}
+	if (in->stamp_valid || in->data_cached)
+		absorb_locked(in, st, seq);
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }

@@ -142,6 +142,7 @@ void zcd_file_uncharge(fuse_req_t req, bool is_dir)
 static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_file *f, struct fuse_file_info *fi)
 {
 	struct stat st;
+	uint64_t seq;
 	bool changed;
 
 	fi->keep_cache = 0;
@@ -150,9 +151,10 @@ static void apply_cache_policy(struct zcd_ctx *ctx, struct zcd_file *f, struct f
 		fi->direct_io = 1;
 		return;
 	}
+	seq = zcd_cache_seq(ctx);
 	if (fstat(f->fd, &st) < 0)
 		return; /* unknown: drop the cache, always safe */
-	fi->keep_cache = zcd_cache_open(ctx, f->inode, &st, f->cache, &changed);
+	fi->keep_cache = zcd_cache_open(ctx, f->inode, &st, seq, f->cache, &changed);
 	/* Changed behind the mount's back: the kernel would go on clamping reads at the old size
 	 * until attr_timeout. Invalidate the attributes (offset -1: no pages, no page locks, safe
 	 * inside OPEN) so the next read fetches the new size. */
@@ -349,6 +351,7 @@ static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bu
 	size_t size = fuse_buf_size(bufv);
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(size);
 	struct stat st;
+	uint64_t seq;
 	ssize_t n;
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -362,7 +365,8 @@ static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bu
 #endif
 	n = fuse_buf_copy(&out, bufv, 0);
 	/* The mount's own change: its cached pages stay (cache.h). */
-	zcd_cache_write_end(ctx, f->inode, fstat(f->fd, &st) == 0 ? &st : NULL);
+	seq = zcd_cache_seq(ctx);
+	zcd_cache_write_end(ctx, f->inode, fstat(f->fd, &st) == 0 ? &st : NULL, seq);
 	if (n < 0)
 		return zcd_reply_err(req, ZC_OP_write, (int)n);
 	zc_stats_written(ctx->stats, (size_t)n);

@@ -59,6 +59,8 @@ struct zcd_inode {
 	bool data_cached;         /* opened with a policy that keeps pages in the mount's cache */
 	bool inval_queued;        /* an invalidation is waiting in the notifier */
 	uint32_t writes_inflight; /* writes through the mount not yet absorbed into stamp */
+	uint64_t end_seq;         /* ctx->cache_seq when the last of them ended */
+	bool stamp_behind;        /* stamp may lack a change of the mount's own (cache.c) */
 	uint32_t fallback_handles; /* open handles served by another engine than asked (file.c) */
 	enum zc_mode fb_mode;     /* what the last of them is served by */
 	int fb_err;               /* and why (positive errno) */

@@ -180,6 +180,7 @@ static int finish_lookup(struct zcd_ctx *ctx, struct zcd_inode *parent, const ch
 {
 	struct zcd_inode *in;
 	struct stat st;
+	uint64_t seq = zcd_cache_seq(ctx);
 
 	if (fstat(opath, &st) < 0) {
 		int rc = -errno;
@@ -190,7 +191,7 @@ static int finish_lookup(struct zcd_ctx *ctx, struct zcd_inode *parent, const ch
 	if (!in)
 		return -ENOMEM;
 	zcd_inode_set_name(ctx, in, parent, name);
-	zcd_cache_observe(ctx, in, &st);
+	zcd_cache_observe(ctx, in, &st, seq);
 	zcd_fill_entry(ctx, e, &st, in);
 	return 0;
 }
@@ -201,6 +202,7 @@ int zcd_lookup_name(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *n
 	struct zcd_inode *in = NULL;
 	struct stat st;
 	bool known = true;
+	uint64_t seq;
 	int pfd, fd, rc = 0;
 
 	if (strlen(name) > 255)
@@ -218,6 +220,7 @@ int zcd_lookup_name(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *n
 		pthread_mutex_unlock(&ctx->tbl.lock);
 	}
 	if (known) {
+		seq = zcd_cache_seq(ctx);
 		if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			rc = -errno;
 			goto out_put;
@@ -226,7 +229,7 @@ int zcd_lookup_name(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *n
 	}
 	if (in) {
 		zcd_inode_set_name(ctx, in, parent, name);
-		zcd_cache_observe(ctx, in, &st);
+		zcd_cache_observe(ctx, in, &st, seq);
 		zcd_fill_entry(ctx, e, &st, in);
 		goto out_put;
 	}

@@ -84,6 +84,7 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_inode *in;
 	struct stat st;
+	uint64_t seq;
 	int rc;
 
 	zcd_note_transport(req);
@@ -92,10 +93,11 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	in = zcd_ops_inode(req, ino, ZC_OP_getattr, -EIO);
 	if (!in)
 		return;
+	seq = zcd_cache_seq(ctx);
 	rc = stat_inode(ctx, in, handle_fd(fi), &st);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_getattr, rc);
-	zcd_cache_observe(ctx, in, &st);
+	zcd_cache_observe(ctx, in, &st, seq);
 	reply_attr(req, ZC_OP_getattr, &st);
 }
 
@@ -157,6 +159,7 @@ void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	struct zcd_creds creds;
 	struct zcd_inode *in;
 	struct stat st;
+	uint64_t seq = 0;
 	int pfd, rc;
 
 	in = zcd_ops_inode(req, ino, ZC_OP_setattr, -EPERM);
@@ -171,9 +174,11 @@ void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 		rc = apply_setattr(pfd, handle_fd(fi), attr, valid);
 		zcd_creds_leave(req, &creds);
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		seq = zcd_cache_seq(ctx);
 		rc = fstatat(pfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	zcd_cache_write_end(ctx, in, rc == 0 ? &st : NULL); /* the mount's own change */
+	}
+	zcd_cache_write_end(ctx, in, rc == 0 ? &st : NULL, seq); /* the mount's own change */
 	zcd_fd_put(ctx, in);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_setattr, rc);

@@ -143,6 +143,7 @@ void zcd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 	struct zcd_inode *in, *np;
 	struct stat st;
 	char path[64];
+	uint64_t seq;
 	int fd, npfd, rc;
 
 	in = zcd_ops_inode(req, ino, ZC_OP_link, -EPERM);
@@ -165,8 +166,10 @@ void zcd_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *
 		rc = linkat(AT_FDCWD, path, npfd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
 		zcd_creds_leave(req, &creds);
 	}
+	/* The new link changed ctime: the mount's own change, not another process's. */
+	seq = zcd_cache_seq(ctx);
 	if (rc == 0 && fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
-		zcd_cache_absorb(ctx, in, &st); /* the new link changed ctime: ours, not a change */
+		zcd_cache_absorb(ctx, in, &st, seq);
 	zcd_fd_put(ctx, np);
 out_put:
 	zcd_fd_put(ctx, in);
@@ -219,6 +222,7 @@ static void note_name(struct zcd_ctx *ctx, struct zcd_inode *parent, int pfd, co
 {
 	struct zcd_inode *in;
 	struct stat st;
+	uint64_t seq = zcd_cache_seq(ctx);
 	int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
@@ -226,7 +230,7 @@ static void note_name(struct zcd_ctx *ctx, struct zcd_inode *parent, int pfd, co
 	if (fstat(fd, &st) == 0 && (in = zcd_inode_find_fd(ctx, fd, &st))) {
 		zcd_inode_set_name(ctx, in, parent, name);
 		zcd_route_invalidate(ctx, in);
-		zcd_cache_absorb(ctx, in, &st);
+		zcd_cache_absorb(ctx, in, &st, seq);
 		zcd_inode_unpin(ctx, in);
 	}
 	close(fd);
@@ -293,6 +297,7 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct zcd_inode *in;
 	struct zcd_dir *d;
 	struct stat st;
+	uint64_t seq;
 	bool changed;
 	int fd, rc;
 
@@ -328,8 +333,9 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * across opens while the directory is unchanged (changes through the mount reset it in the
 	 * kernel; others' changes are seen here by the directory's stamp). */
 	fi->cache_readdir = ctx->opts.cache != ZC_CACHE_NONE;
+	seq = zcd_cache_seq(ctx);
 	fi->keep_cache = fi->cache_readdir && fstat(fd, &st) == 0 &&
-			 zcd_cache_open(ctx, in, &st, ZC_CACHE_AUTO, &changed);
+			 zcd_cache_open(ctx, in, &st, seq, ZC_CACHE_AUTO, &changed);
 	zcd_inode_opened(ctx, in);
 	zcd_fh_reply_open(req, ZC_OP_opendir, &d->fh, &dir_ops, fi, NULL);
 	return;

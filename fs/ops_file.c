@@ -158,10 +158,11 @@ static void absorb_write(fuse_req_t req, fuse_ino_t ino, int fd, int rc)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_inode *in = zcd_inode_get(ctx, ino);
+	uint64_t seq = zcd_cache_seq(ctx);
 	struct stat st;
 
 	if (in)
-		zcd_cache_write_end(ctx, in, rc >= 0 && fstat(fd, &st) == 0 ? &st : NULL);
+		zcd_cache_write_end(ctx, in, rc >= 0 && fstat(fd, &st) == 0 ? &st : NULL, seq);
 }
 
 void zcd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,

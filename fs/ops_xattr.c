@@ -35,6 +35,7 @@ static ssize_t xattr_call(fuse_req_t req, struct zcd_inode *in, enum xop op, con
 	struct zcd_creds creds;
 	struct stat st;
 	char proc[64];
+	uint64_t seq;
 	ssize_t rc;
 	int fd;
 
@@ -63,9 +64,10 @@ static ssize_t xattr_call(fuse_req_t req, struct zcd_inode *in, enum xop op, con
 		zcd_creds_leave(req, &creds);
 	}
 	/* A changed xattr changes ctime: the mount's own change, not a reason to drop pages. */
+	seq = zcd_cache_seq(ctx);
 	if (rc >= 0 && (op == XOP_SET || op == XOP_REMOVE) &&
 	    fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0)
-		zcd_cache_absorb(ctx, in, &st);
+		zcd_cache_absorb(ctx, in, &st, seq);
 	zcd_fd_put(ctx, in);
 	return rc;
 }

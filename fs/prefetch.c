@@ -211,6 +211,7 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 	struct zcd_inode *in = NULL;
 	struct stat st;
 	int64_t total = 0;
+	uint64_t seq;
 	bool known;
 	int fd;
 
@@ -218,6 +219,7 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 	fd = open_as_owner(ctx, p, i);
 	if (fd < 0)
 		return fd;
+	seq = zcd_cache_seq(ctx);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (ino && (st.st_dev != dev || st.st_ino != ino))) {
 		close_as_owner(ctx, p, fd);
 		return -ESTALE; /* replaced, or not a regular file: skipped */
@@ -250,7 +252,7 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 	}
 	if (in) {
 		/* The stored pages are the file as it is: the job's next open keeps them. */
-		zcd_cache_stored(ctx, in, &st);
+		zcd_cache_stored(ctx, in, &st, seq);
 		zcd_inode_unpin(ctx, in);
 	}
 	close_as_owner(ctx, p, fd);

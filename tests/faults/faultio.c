@@ -15,6 +15,11 @@
  *   faultio openmany DIR N LEN             open DIR/f0..f<N-1> (pattern(i), LEN bytes) and hold
  *                                          them until the first failure; verify what opened,
  *                                          close all, then open and verify all N again
+ *   faultio ownwrites FILE SIZE N          create FILE (SIZE bytes, a multiple of 4096), then N
+ *                                          writes of 1-16 pages of pattern(i), each read back
+ *                                          at once, while one child stats FILE in a loop (and
+ *                                          opens and closes it every 8th time) and another
+ *                                          reads it; then the whole file is checked
  *
  * Exit 0 on success, 1 on a failed check (one line says why), 2 on usage errors. */
 #ifndef _GNU_SOURCE
@@ -346,10 +351,138 @@ static int cmd_openmany(const char *dir, int n, off_t len)
 	return rc;
 }
 
+/* The children of ownwrites: stat (and every 8th time open and close) path until killed, or
+ * read random pages of it until killed. */
+static void own_observer(const char *path)
+{
+	for (unsigned i = 0;; i++) {
+		struct stat st;
+		if (stat(path, &st) < 0)
+			_exit(1);
+		if (i % 8 == 0) {
+			int fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				_exit(1);
+			close(fd);
+		}
+	}
+}
+
+static void own_reader(const char *path, off_t size)
+{
+	static unsigned char buf[16 * 4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		_exit(1);
+	rng_state = (uint64_t)getpid();
+	for (;;) {
+		off_t off = (off_t)(rnd() % (uint64_t)(size / 4096)) * 4096;
+		if (pread(fd, buf, sizeof(buf), off) < 0)
+			_exit(1);
+	}
+}
+
+static int cmd_ownwrites(const char *path, off_t size, long n)
+{
+	unsigned char *model = malloc((size_t)size), *buf = malloc(16 * 4096);
+	unsigned char *old = malloc(16 * 4096); /* the range before the write, for the report */
+	pid_t kids[2] = { -1, -1 };
+	int fd, rc = 0, status;
+
+	if (!model || !buf || !old || size < 17 * 4096 || size % 4096)
+		return 2;
+	if (cmd_mkpat(path, size, 0))
+		return 1;
+	fill(model, 0, 0, (size_t)size);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("FAIL: open %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	for (int k = 0; k < 2; k++) {
+		kids[k] = fork();
+		if (kids[k] < 0) {
+			printf("FAIL: fork: %s\n", strerror(errno));
+			rc = 1;
+			goto out;
+		}
+		if (kids[k] == 0) {
+			if (k == 0)
+				own_observer(path);
+			own_reader(path, size);
+		}
+	}
+	rng_state = 1;
+	for (long i = 1; i <= n && rc == 0; i++) {
+		size_t len = (1 + (size_t)(rnd() % 16)) * 4096;
+		off_t off = (off_t)(rnd() % (uint64_t)((size - (off_t)len) / 4096 + 1)) * 4096;
+		int err;
+		fill(buf, (uint32_t)i, off, len);
+		if ((err = pwrite_all(fd, buf, len, off)) < 0) {
+			printf("FAIL: write %ld at %lld: %s\n", i, (long long)off, strerror(-err));
+			rc = 1;
+			break;
+		}
+		memcpy(old, model + off, len);
+		memcpy(model + off, buf, len);
+		if (pread(fd, buf, len, off) != (ssize_t)len) {
+			printf("FAIL: read back write %ld at %lld: %s\n", i, (long long)off,
+			       strerror(errno));
+			rc = 1;
+			break;
+		}
+		for (size_t j = 0; j < len; j++)
+			if (buf[j] != model[off + (off_t)j]) {
+				printf("FAIL: write %ld of %zu bytes at %lld reads back byte "
+				       "%lld as 0x%02x, want 0x%02x (before the write: 0x%02x)\n",
+				       i, len, (long long)off, (long long)(off + (off_t)j), buf[j],
+				       model[off + (off_t)j], old[j]);
+				rc = 1;
+				break;
+			}
+	}
+out:
+	for (int k = 0; k < 2; k++)
+		if (kids[k] > 0) {
+			kill(kids[k], SIGKILL);
+			if (waitpid(kids[k], &status, 0) == kids[k] && WIFEXITED(status)) {
+				printf("FAIL: %s child exited %d\n", k ? "reader" : "observer",
+				       WEXITSTATUS(status));
+				rc = 1;
+			}
+		}
+	close(fd);
+	if (rc == 0) {
+		/* the whole file through a fresh open: no page the cache kept is stale either */
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		for (off_t off = 0; fd >= 0 && rc == 0 && off < size; off += 16 * 4096) {
+			size_t len = size - off < 16 * 4096 ? (size_t)(size - off) : 16 * 4096;
+			if (pread(fd, buf, len, off) != (ssize_t)len ||
+			    memcmp(buf, model + off, len) != 0) {
+				printf("FAIL: %s differs from what was written in [%lld, %lld)\n",
+				       path, (long long)off, (long long)(off + (off_t)len));
+				rc = 1;
+			}
+		}
+		if (fd < 0) {
+			printf("FAIL: reopen %s: %s\n", path, strerror(errno));
+			rc = 1;
+		}
+		close(fd);
+	}
+	if (rc == 0)
+		printf("ownwrites: %ld writes read back right while stat, open and read ran\n", n);
+	free(model);
+	free(buf);
+	free(old);
+	return rc;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: faultio mkpat|check|truncloop|readers|wstream|openmany ARGS "
-			"(see tests/faults/faultio.c)\n");
+	fprintf(stderr, "usage: faultio mkpat|check|truncloop|readers|wstream|openmany|ownwrites "
+			"ARGS (see tests/faults/faultio.c)\n");
 	exit(2);
 }
 
@@ -370,6 +503,8 @@ int main(int argc, char **argv)
 		return cmd_wstream(argv[2], (size_t)atoll(argv[3]), atol(argv[4]), argv[5]);
 	if (!strcmp(cmd, "openmany") && argc == 5)
 		return cmd_openmany(argv[2], atoi(argv[3]), atoll(argv[4]));
+	if (!strcmp(cmd, "ownwrites") && argc == 5)
+		return cmd_ownwrites(argv[2], atoll(argv[3]), atol(argv[4]));
 	usage();
 	return 2;
 }
