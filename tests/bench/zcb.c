@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,8 +233,86 @@ static int cmd_readset(const char *prefix, const char *file, int nreaders, unsig
 	return 0;
 }
 
-/* seqread PATH BS: open, read to EOF with BS-byte requests, close. */
-static int cmd_seqread(const char *path, size_t bs)
+#ifndef SYS_cachestat
+#define SYS_cachestat 451 /* Linux 6.5, one number on every architecture; glibc 2.36 lacks it */
+#endif
+struct cs_range {
+	uint64_t off, len;
+};
+struct cs_out {
+	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+};
+
+/* Pages of fd's own mapping (its inode's page cache: for a FUSE file the mount's, never the
+ * backing file's) by cachestat(2); -errno when the kernel has none. */
+static long long cachestat_pages(int fd)
+{
+	struct cs_range r = { 0, 0 }; /* len 0: to the end of the file */
+	struct cs_out cs;
+
+	if (syscall(SYS_cachestat, fd, &r, &cs, 0) < 0)
+		return -errno;
+	return (long long)cs.nr_cache;
+}
+
+/* Resident pages that mincore(2) sees through a shared read-only map of fd, in 64 MiB windows.
+ * For a FUSE passthrough file the kernel maps the backing file instead, so this is then the
+ * backing file's page cache: what util-linux's fincore (2.38, mmap + mincore) reports. */
+static long long mincore_pages(int fd)
+{
+	const size_t win = 64 << 20;
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char *vec = malloc(win / (size_t)pg);
+	long long n = 0;
+	struct stat st;
+
+	if (!vec)
+		return -ENOMEM;
+	if (fstat(fd, &st) < 0) {
+		n = -errno;
+		goto out;
+	}
+	for (off_t off = 0; off < st.st_size; off += (off_t)win) {
+		size_t len = st.st_size - off < (off_t)win ? (size_t)(st.st_size - off) : win;
+		void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, off);
+
+		if (p == MAP_FAILED) {
+			n = -errno;
+			goto out;
+		}
+		if (mincore(p, len, vec) < 0) {
+			n = -errno;
+			munmap(p, len);
+			goto out;
+		}
+		for (size_t i = 0; i < (len + (size_t)pg - 1) / (size_t)pg; i++)
+			n += vec[i] & 1;
+		munmap(p, len);
+	}
+out:
+	free(vec);
+	return n;
+}
+
+/* res PATH: cachestat and mincore page counts of a fresh open of PATH, and its size in pages. */
+static int cmd_res(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		perror(path);
+		return 1;
+	}
+	printf("%lld %lld %lld\n", cachestat_pages(fd), mincore_pages(fd),
+	       (long long)((st.st_size + 4095) / 4096));
+	close(fd);
+	return 0;
+}
+
+/* seqread PATH BS [res]: open, read to EOF with BS-byte requests, close. With "res", also
+ * print, before closing, cachestat_pages and mincore_pages of the descriptor that read. */
+static int cmd_seqread(const char *path, size_t bs, int res)
 {
 	char *buf = NULL;
 	uint64_t total = 0;
@@ -253,8 +332,13 @@ static int cmd_seqread(const char *path, size_t bs)
 		total += (uint64_t)n;
 	if (n < 0)
 		perror(path);
+	t0 = now_s() - t0;
+	if (res)
+		printf("%.6f %llu %lld %lld\n", t0, (unsigned long long)total, cachestat_pages(fd),
+		       mincore_pages(fd));
+	else
+		printf("%.6f %llu\n", t0, (unsigned long long)total);
 	close(fd);
-	printf("%.6f %llu\n", now_s() - t0, (unsigned long long)total);
 	free(buf);
 	return n < 0;
 }
@@ -324,14 +408,16 @@ int main(int argc, char **argv)
 		return cmd_statall(argv[2], argv[3]);
 	if (!strcmp(cmd, "readset") && argc == 6)
 		return cmd_readset(argv[2], argv[3], atoi(argv[4]), (unsigned)atol(argv[5]));
-	if (!strcmp(cmd, "seqread") && argc == 4)
-		return cmd_seqread(argv[2], (size_t)atol(argv[3]));
+	if (!strcmp(cmd, "seqread") && (argc == 4 || (argc == 5 && !strcmp(argv[4], "res"))))
+		return cmd_seqread(argv[2], (size_t)atol(argv[3]), argc == 5);
+	if (!strcmp(cmd, "res") && argc == 3)
+		return cmd_res(argv[2]);
 	if (!strcmp(cmd, "write") && argc == 5)
 		return cmd_write(argv[2], (uint64_t)atoll(argv[3]), (size_t)atol(argv[4]));
 	if (!strcmp(cmd, "fault") && argc == 3)
 		return cmd_fault((size_t)atol(argv[2]));
 	fprintf(stderr, "usage: zcb mktree DIR NFILES SIZE | statall PREFIX LIST |\n"
-			"       readset PREFIX LIST NREADERS SEED | seqread PATH BS | write PATH BYTES BS |\n"
-			"       fault MIB\n");
+			"       readset PREFIX LIST NREADERS SEED | seqread PATH BS [res] | res PATH |\n"
+			"       write PATH BYTES BS | fault MIB\n");
 	return 2;
 }
