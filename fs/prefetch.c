@@ -234,6 +234,19 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 		close_as_owner(ctx, p, fd); /* all cached already: nothing to read */
 		return st.st_size;
 	}
+	if (!in) {
+		/* Into the backing page cache only: let the kernel read it, no copy to user space (a
+		 * pread into a buffer cost about as much CPU as the job's own reads). readahead(2)
+		 * returns once the reads are queued; an open that comes before they end waits on the
+		 * pages like any reader. */
+		if (readahead(fd, 0, (size_t)st.st_size) < 0) {
+			int rc = -errno;
+			close_as_owner(ctx, p, fd);
+			return rc;
+		}
+		close_as_owner(ctx, p, fd);
+		return st.st_size;
+	}
 	for (;;) {
 		ssize_t n = pread(fd, buf, CHUNK_BYTES, total);
 		if (n < 0 && errno == EINTR)
@@ -300,6 +313,10 @@ static void *worker(void *arg)
 			trim_locked(pf);
 			continue;
 		}
+		/* Wake one more worker: there may be more work. Only one, and only here, at an open and
+		 * at a plan's start or end: a broadcast per event woke every worker to find nothing, and
+		 * cost more CPU than the reads. */
+		pthread_cond_signal(&pf->cond);
 		dev_t dev = 0;
 		ino_t ino = 0;
 		zc_plan_identity(w.plan->zp, w.idx, &dev, &ino);
@@ -315,8 +332,7 @@ static void *worker(void *arg)
 			drop(ctx, w.plan, w.idx);
 			pthread_mutex_lock(&pf->lock);
 		}
-		w.plan->busy--;
-		pthread_cond_broadcast(&pf->cond);
+		w.plan->busy--; /* this worker picks again: nobody to wake */
 	}
 	pthread_mutex_unlock(&pf->lock);
 	free(buf);
@@ -531,7 +547,7 @@ void zcd_prefetch_on_open(fuse_req_t req, struct zcd_inode *in, int fd)
 					p->last_open_ns = zcd_pf_now_ns();
 					sync_locked(pf, p);
 				}
-		pthread_cond_broadcast(&pf->cond);
+		pthread_cond_signal(&pf->cond); /* the window moved: one worker picks, and chains */
 		pthread_mutex_unlock(&pf->lock);
 		return;
 	}

@@ -66,12 +66,17 @@ int zc_resid_query(int fd, unsigned flags, struct zc_resid *out)
 	query_cachestat(fd, out);
 	if (out->total_pages == 0)
 		return 0;
+	if (out->have_cachestat && !(flags & (ZC_RESID_MAP | ZC_RESID_MINCORE))) {
+		out->resident_pages = out->cs_cached < out->total_pages ? out->cs_cached : out->total_pages;
+		return 0;
+	}
 	if (flags & ZC_RESID_MAP) {
 		out->map = calloc(out->total_pages, 1);
 		if (!out->map)
 			return -ENOMEM;
 	}
-	vec = malloc(RESID_CHUNK_BYTES / (size_t)page);
+	vec = malloc(out->total_pages < RESID_CHUNK_BYTES / (size_t)page ? (size_t)out->total_pages
+									  : RESID_CHUNK_BYTES / (size_t)page);
 	if (!vec) {
 		rc = -ENOMEM;
 		goto out_fail;

@@ -38,11 +38,12 @@ run_suite() { # build-dir "test names or empty for all" meson-setup-args...
 # Under the sanitizers: what runs the most daemon code per second (every op, the control plane,
 # faults, descriptors, passthrough, plans); the long model and scale runs stay in the 3.18 build.
 asan_tests="smoke mount options passthrough mmap-apps zcfsctl control-plane posix
-  faults-truncate faults-replace faults-interrupt faults-sigkill rename-race nested-mount fds prefetch"
+  faults-truncate faults-replace faults-interrupt faults-sigkill faults-ownwrites rename-race nested-mount
+  fds prefetch"
 # On libfuse 3.14: whatever negotiates or replies differently there (init, splice, mmap of
 # direct-I/O files, killpriv, notify, passthrough's fallback), and the models.
 t314_tests="smoke mount options passthrough mmap-apps zcfsctl control-plane routing posix
-  zcfs-fsx faults-truncate faults-interrupt coherence perms prefetch"
+  zcfs-fsx faults-truncate faults-interrupt faults-ownwrites coherence perms prefetch"
 
 # shellcheck disable=SC2086 # fuse_opt is one option or nothing
 run_suite build-test "" --buildtype=debugoptimized $fuse_opt

@@ -64,6 +64,20 @@ static void test_resid_evict_read_prefetch_cycle(void **state)
 	if (r.have_cachestat)
 		assert_int_equal(r.cs_cached, r.total_pages);
 	zc_resid_free(&r);
+	assert_int_equal(zc_resid_query(fd, ZC_RESID_MINCORE, &r), 0); /* the same count by mincore */
+	assert_int_equal(r.resident_pages, r.total_pages);
+	zc_resid_free(&r);
+	assert_int_equal(zc_cache_evict(fd), 0); /* both ways agree on a file partly cached */
+	assert_int_equal(pread(fd, buf, sizeof(buf), 4 << 20), (ssize_t)sizeof(buf));
+	{
+		struct zc_resid m;
+		assert_int_equal(zc_resid_query(fd, 0, &r), 0);
+		assert_int_equal(zc_resid_query(fd, ZC_RESID_MINCORE, &m), 0);
+		assert_true(r.resident_pages >= 1 && r.resident_pages < r.total_pages);
+		assert_int_equal(r.resident_pages, m.resident_pages);
+		zc_resid_free(&m);
+	}
+	zc_resid_free(&r);
 	assert_int_equal(zc_cache_flush(fd), 0);
 	close(fd);
 	unlink(path);
@@ -105,7 +119,7 @@ static void test_resid_large_sparse_file_uses_bounded_chunks(void **state)
 	struct zc_resid r;
 	assert_int_equal(ftruncate(fd, (off_t)10 << 30), 0); /* 10 GiB hole */
 	mincore_calls = 0;
-	assert_int_equal(zc_resid_query(fd, 0, &r), 0);
+	assert_int_equal(zc_resid_query(fd, ZC_RESID_MINCORE, &r), 0);
 	assert_int_equal(mincore_calls, 10); /* 1 GiB per call */
 	assert_int_equal(r.total_pages, ((uint64_t)10 << 30) / r.page_size);
 	assert_int_equal(r.resident_pages, 0);

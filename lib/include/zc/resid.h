@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ZC_RESID_MAP 0x1 /* keep the per-page map (1 byte per page, bit 0 = resident) */
+#define ZC_RESID_MAP 0x1     /* keep the per-page map (1 byte per page, bit 0 = resident) */
+#define ZC_RESID_MINCORE 0x2 /* count by mincore even where cachestat can (tests) */
 
 struct zc_resid {
 	uint64_t page_size;
@@ -22,7 +23,8 @@ struct zc_resid {
 };
 
 /* Residency of the whole of fd (a regular file; any open mode). Does not read the file or change
- * its cache. Returns 0, -EINVAL (not a regular file), -ENOMEM, or another -errno. */
+ * its cache. Without ZC_RESID_MAP, where cachestat(2) works, its count alone (one system call;
+ * mapping the file and unmapping it again costs a TLB shootdown on every core). Returns 0, -EINVAL (not a regular file), -ENOMEM, or another -errno. */
 int zc_resid_query(int fd, unsigned flags, struct zc_resid *out);
 void zc_resid_free(struct zc_resid *r);
 
