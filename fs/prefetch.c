@@ -565,14 +565,16 @@ static void status_one(struct plan *p, FILE *out)
 	fprintf(out,
 		"plan=%u\nstate=%s\nkind=%s\nowner=%u\nfiles=%llu\nposition=%llu\nfrontier=%llu\n"
 		"prefetched=%llu\nbytes=%llu\nskipped=%llu\nhits=%llu\npartial=%llu\nmisses=%llu\n"
-		"wasted_bytes=%llu\nahead_bytes=%llu\nwindow_bytes=%llu\ndepth=%u\nstore=%d\n",
+		"wasted_bytes=%llu\nahead_bytes=%llu\nlimit_bytes=%llu\nwindow_bytes=%llu\ndepth=%u\n"
+		"store=%d\n",
 		p->id, zc_plan_end_name(zc_plan_state(p->zp)), p->implicit ? "scan" : "plan",
 		(unsigned)p->uid, (unsigned long long)st.files, (unsigned long long)st.position,
 		(unsigned long long)st.frontier, (unsigned long long)st.prefetched,
 		(unsigned long long)st.bytes, (unsigned long long)st.skipped,
 		(unsigned long long)st.hits, (unsigned long long)st.partial,
 		(unsigned long long)st.misses, (unsigned long long)st.wasted_bytes,
-		(unsigned long long)st.ahead_bytes, (unsigned long long)p->window_bytes, p->depth,
+		(unsigned long long)st.ahead_bytes, (unsigned long long)st.limit_bytes,
+		(unsigned long long)p->window_bytes, p->depth,
 		p->store);
 }
 

@@ -31,6 +31,7 @@ struct zc_plan {
 	size_t opened, skipped_n;
 	uint64_t recent;    /* the last 64 opens, one bit each: out of step */
 	unsigned nrecent;
+	uint64_t limit;     /* the part of the window in use now (slow start, zc_plan_cfg) */
 	bool last_seen;     /* the last planned file was opened: fetch nothing more */
 	enum zc_plan_end state;
 	struct zc_plan_stats st;
@@ -40,6 +41,14 @@ static size_t hash(dev_t dev, ino_t ino, size_t nslots)
 {
 	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
 	return (size_t)(h ^ h >> 29) & (nslots - 1);
+}
+
+/* Where a plan starts, and what an out-of-step job falls back to: an eighth of the window. A
+ * job that ignores its plan then wastes little of it, and one that follows earns the window in
+ * a few dozen opens. */
+static uint64_t start_limit(const struct zc_plan *p)
+{
+	return p->cfg.window_bytes / 8;
 }
 
 struct zc_plan *zc_plan_new(const struct zc_plan_cfg *cfg, size_t nfiles)
@@ -57,6 +66,7 @@ struct zc_plan *zc_plan_new(const struct zc_plan_cfg *cfg, size_t nfiles)
 	if (!p->cfg.off_plan || p->cfg.off_plan > 64)
 		p->cfg.off_plan = 64;
 	p->n = nfiles;
+	p->limit = start_limit(p);
 	p->nslots = 16;
 	while (p->nslots < 2 * nfiles)
 		p->nslots <<= 1;
@@ -125,6 +135,7 @@ void zc_plan_opened(struct zc_plan *p, size_t i, enum zc_plan_hit hit)
 {
 	struct pfile *f;
 	size_t lag, reach;
+	bool in_step;
 
 	if (i >= p->n || p->state != ZC_PLAN_ACTIVE || p->f[i].opened)
 		return;
@@ -144,7 +155,13 @@ void zc_plan_opened(struct zc_plan *p, size_t i, enum zc_plan_hit hit)
 	 * (at most 64) were far from it, the job reads in another order and the plan only costs. */
 	lag = 2 * (size_t)p->cfg.depth + 16;
 	reach = (p->frontier > p->position ? p->frontier - p->position : 0) + p->cfg.depth + 16;
-	p->recent = p->recent << 1 | !(i + lag >= p->position && i <= p->position + reach);
+	in_step = i + lag >= p->position && i <= p->position + reach;
+	p->recent = p->recent << 1 | !in_step;
+	if (in_step)
+		p->limit = p->limit + 2 * f->bytes < p->cfg.window_bytes ? p->limit + 2 * f->bytes
+									   : p->cfg.window_bytes;
+	else
+		p->limit = p->limit / 2 > start_limit(p) ? p->limit / 2 : start_limit(p);
 	if (p->nrecent < p->cfg.off_plan)
 		p->nrecent++;
 	if (p->nrecent >= p->cfg.off_plan &&
@@ -174,7 +191,7 @@ ssize_t zc_plan_next(struct zc_plan *p)
 		return -1;
 	f = &p->f[p->frontier];
 	/* Always allow one file, however large; otherwise stay inside the window. */
-	if ((p->st.ahead_bytes || p->st.inflight) && p->st.ahead_bytes + f->bytes > p->cfg.window_bytes)
+	if ((p->st.ahead_bytes || p->st.inflight) && p->st.ahead_bytes + f->bytes > p->limit)
 		return -1;
 	f->state = F_INFLIGHT;
 	f->in_window = true;
@@ -243,6 +260,7 @@ void zc_plan_get_stats(const struct zc_plan *p, struct zc_plan_stats *st)
 	*st = p->st;
 	st->position = p->position;
 	st->frontier = p->frontier;
+	st->limit_bytes = p->limit;
 }
 
 const char *zc_plan_end_name(enum zc_plan_end e)

@@ -83,6 +83,8 @@ def main():
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--latency-us", type=int, default=0)
     a = ap.parse_args()
+    if a.latency_us and a.mode == "passthrough":
+        sys.exit("epoch.py: --latency-us slows the daemon's reads; in mode=passthrough the kernel reads")
     if os.geteuid() != 0:
         sys.exit("epoch.py: needs root (drop_caches, mounts)")
     top = tempfile.mkdtemp(prefix="zcfs-epoch.", dir=a.dir)

@@ -1,6 +1,7 @@
 /* slowdev.c - an LD_PRELOAD shim for the daemon that makes its backing storage slow, as a network
- * or cloud disk is: a pread or splice of a range not all in the page cache waits SLOWDEV_US µs
- * first (cachestat(2) tells; anything it cannot tell about, /dev/fuse and pipes, is not slowed).
+ * or cloud disk is: a pread, splice or readahead of a range not all in the page cache waits
+ * SLOWDEV_US µs first (cachestat(2) tells; what it cannot tell about, /dev/fuse and pipes, is not
+ * slowed). Reads the kernel does itself (mode=passthrough) cannot be slowed this way.
  * For tests/bench/epoch.py: reading ahead pays off only where reads wait on the device. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,6 +47,7 @@ static void device_wait(int fd, off_t off, size_t len)
 }
 
 typedef ssize_t (*pread_fn)(int, void *, size_t, off_t);
+typedef ssize_t (*readahead_fn)(int, off_t, size_t);
 typedef ssize_t (*splice_fn)(int, loff_t *, int, loff_t *, size_t, unsigned int);
 
 ssize_t pread64(int fd, void *buf, size_t n, off_t off)
@@ -72,4 +74,14 @@ ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, uns
 	if (off_in)
 		device_wait(in, (off_t)*off_in, len);
 	return real(in, off_in, out, off_out, len, flags);
+}
+
+ssize_t readahead(int fd, off_t off, size_t n)
+{
+	static readahead_fn real;
+
+	if (!real)
+		real = (readahead_fn)dlsym(RTLD_NEXT, "readahead");
+	device_wait(fd, off, n);
+	return real(fd, off, n);
 }

@@ -123,7 +123,7 @@ def main():
         time.sleep(1.5)
         st = status(mnt, pid)
         assert st["state"] == "active" and st["window_bytes"] == 1 << 20 and st["depth"] == 2, st
-        assert st["ahead_bytes"] <= 1 << 20, st
+        assert st["ahead_bytes"] <= st["limit_bytes"] <= 1 << 20, st
         fetched = [x for x in names if resident(s("a", x))]
         assert 2 < len(fetched) <= 2 + (1 << 20) // FILE, f"{len(fetched)} files resident for a 1 MiB window"
         assert fetched == names[:len(fetched)], "read ahead out of plan order"

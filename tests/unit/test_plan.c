@@ -1,6 +1,7 @@
 /* test_plan.c - a reading plan's bookkeeping: prefetches within the depth and the memory window,
  * the window held while the job stalls, two readers slightly out of order staying on the plan, a
- * job reading in another order ending it (off-plan) with its waste bounded by the window, skipped
+ * job reading in another order ending it (off-plan) with its waste bounded by the part of the
+ * window it earned (a plan starts at an eighth and grows with opens in step), skipped
  * files, completion, cancel and the leftovers zcfs must drop. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,7 +41,7 @@ static int fetch_all(struct zc_plan *p)
 
 static void test_plan_depth_and_window_bound_prefetch(void **state)
 {
-	struct zc_plan *p = make(1000, 4);
+	struct zc_plan *p = make(8000, 4);
 	struct zc_plan_stats st;
 
 	assert_int_equal(zc_plan_next(p), 0);
@@ -50,19 +51,32 @@ static void test_plan_depth_and_window_bound_prefetch(void **state)
 	assert_int_equal(zc_plan_next(p), -1); /* depth 4 in flight */
 	for (size_t i = 0; i < 4; i++)
 		zc_plan_fetched(p, i, 100, true, 0);
-	/* a stalled job: however often the daemon asks, 10 files (1000 bytes) at most */
+	/* a stalled job at the start: however often the daemon asks, an eighth of the window
+	 * (10 files, 1000 bytes) at most */
 	for (int round = 0; round < 50; round++)
 		fetch_all(p);
 	zc_plan_get_stats(p, &st);
 	assert_int_equal(st.prefetched, 10);
 	assert_int_equal(st.ahead_bytes, 1000);
-	/* the job opens two: two more may come */
+	assert_int_equal(st.limit_bytes, 1000);
+	/* the job opens two in step: their 200 bytes leave the window, the limit grows by 400 */
 	zc_plan_opened(p, 0, ZC_PLAN_HIT);
 	zc_plan_opened(p, 1, ZC_PLAN_HIT);
+	assert_int_equal(fetch_all(p), 4); /* depth */
 	assert_int_equal(fetch_all(p), 2);
 	zc_plan_get_stats(p, &st);
-	assert_int_equal(st.ahead_bytes, 1000);
+	assert_int_equal(st.ahead_bytes, 1400);
 	assert_int_equal(st.hits, 2);
+	/* a job that follows earns the whole window and never more; stalled, it stays there */
+	for (size_t i = 2; i < 60; i++) {
+		fetch_all(p);
+		zc_plan_opened(p, i, ZC_PLAN_HIT);
+	}
+	for (int round = 0; round < 50; round++)
+		fetch_all(p);
+	zc_plan_get_stats(p, &st);
+	assert_int_equal(st.limit_bytes, 8000);
+	assert_int_equal(st.ahead_bytes, 8000);
 	zc_plan_free(p);
 }
 
@@ -110,6 +124,7 @@ static void test_plan_job_in_another_order_goes_off_plan(void **state)
 	zc_plan_get_stats(p, &st);
 	assert_int_equal(st.wasted_bytes, dropped);
 	assert_true(st.wasted_bytes <= 2000); /* bounded by the window */
+	assert_true(st.wasted_bytes <= 600);  /* and it never earned much of it */
 	assert_int_equal(zc_plan_next(p), -1);
 	zc_plan_free(p);
 }
@@ -146,7 +161,7 @@ static void test_plan_skipped_files_and_completion(void **state)
 
 static void test_plan_cancel_leaves_what_zcfs_brought_in(void **state)
 {
-	struct zc_plan *p = make(1000, 4);
+	struct zc_plan *p = make(8000, 4);
 	struct zc_plan_stats st;
 	ssize_t i;
 	int n = 0;

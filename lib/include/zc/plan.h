@@ -22,7 +22,9 @@ enum zc_plan_end {
 enum zc_plan_hit { ZC_PLAN_HIT, ZC_PLAN_PARTIAL, ZC_PLAN_MISS };
 
 struct zc_plan_cfg {
-	uint64_t window_bytes; /* prefetched and not yet opened by the job, at most (>= 1 file) */
+	uint64_t window_bytes; /* prefetched and not yet opened by the job, at most (>= 1 file);
+				* a plan starts at an eighth of it and earns the rest: each open in
+				* step adds twice the file's bytes, each out of step halves it */
 	unsigned depth;        /* prefetches in flight at most (>= 1) */
 	unsigned off_plan;     /* opens looked back on: 3/4 of them out of step end the plan (0: 64) */
 };
@@ -37,6 +39,7 @@ struct zc_plan_stats {
 	uint64_t position;       /* planned files the job has opened up to (highest index + 1) */
 	uint64_t frontier;       /* planned files fetched or decided up to (index + 1) */
 	uint64_t ahead_bytes;    /* read ahead and not yet opened (the window's use) */
+	uint64_t limit_bytes;    /* how much of the window the plan may use now (below) */
 	unsigned inflight;
 };
 
