@@ -122,35 +122,45 @@ function ratio_table(title, list,    n, tl, i, c, line, sep, j, t, b, r, shown) 
 	print ""
 }
 
-# target(t, against, op, want, config): one PASS/MISS row
-function target(desc, t, against, op, want, c,    base, bname, v, r, ok) {
-	if (!has(t SUBSEP c))
-		return
-	v = med[t, c]
+# The value a target compares with: a configuration's median, or the best reference's (bestref);
+# "" if this run has none. Sets the global against_name.
+function against_base(t, against,    base) {
 	if (against == "bestref") {
-		base = bestref(t)
-		bname = bestname
-	} else {
-		base = has(t SUBSEP against) ? med[t, against] : ""
-		bname = against
+		base = bestref(t) # sets bestname
+		against_name = bestname
+		return base
 	}
-	if (base == "" || base <= 0) {
-		printf "| %s | %s | %s | - | - | n/a |\n", desc, c, fmt(v, unit[t])
-		return
-	}
+	against_name = against
+	return has(t SUBSEP against) ? med[t, against] : ""
+}
+
+# One PASS/MISS row with its ratio, and its line in targets.csv.
+function ratio_row(desc, t, c, v, base, op, want,    r, ok) {
 	r = v / base
-	ok = (op == ">=") ? r >= want : r <= want
+	ok = (op == ">=") ? r >= want : (op == "<") ? r < want : r <= want
 	if ((t SUBSEP c) in err)
 		ok = 0
-	printf "| %s | %s | %s | %s (%s) | %.2fx | %s |\n", desc, c, fmt(v, unit[t]), fmt(base, unit[t]), bname, r,
-	       ok ? "PASS" : "MISS"
-	printf "%s,%s,%s,%s,%s,%.4f,%s\n", t, c, v, bname, base, r, ok ? "PASS" : "MISS" > targets_csv
+	printf "| %s | %s | %s | %s (%s) | %.2fx | %s |\n", desc, c, fmt(v, unit[t]), fmt(base, unit[t]),
+	       against_name, r, ok ? "PASS" : "MISS"
+	printf "%s,%s,%s,%s,%s,%.4f,%s\n", t, c, v, against_name, base, r, ok ? "PASS" : "MISS" > targets_csv
+}
+
+# target(t, against, op, want, config): one PASS/MISS row
+function target(desc, t, against, op, want, c,    base) {
+	if (!has(t SUBSEP c))
+		return
+	base = against_base(t, against)
+	if (base == "" || base <= 0) {
+		printf "| %s | %s | %s | - | - | n/a |\n", desc, c, fmt(med[t, c], unit[t])
+		return
+	}
+	ratio_row(desc, t, c, med[t, c], base, op, want)
 }
 
 # need(desc, t, c, against, op, want): a target row that is printed whatever happened: a
 # configuration that this run skipped or that failed says so, with the reason. against is a
 # configuration, "bestref", or "=" for an absolute bound (want, in the test's unit).
-function need(desc, t, c, against, op, want,    base, bname, v, r, ok, why) {
+function need(desc, t, c, against, op, want,    base, v, ok, why) {
 	why = ""
 	if (c in unavail)
 		why = unavail[c]
@@ -172,25 +182,13 @@ function need(desc, t, c, against, op, want,    base, bname, v, r, ok, why) {
 		printf "%s,%s,%s,%s,%s,,%s\n", t, c, v, op, want, ok ? "PASS" : "MISS" > targets_csv
 		return
 	}
-	if (against == "bestref") {
-		base = bestref(t)
-		bname = bestname
-	} else {
-		base = has(t SUBSEP against) ? med[t, against] : ""
-		bname = against
-	}
+	base = against_base(t, against)
 	if (base == "" || base <= 0) {
 		printf "| %s | %s | %s | %s | - | n/a (no %s) |\n", desc, c, fmt(v, unit[t]), against, against
 		printf "%s,%s,%s,%s,,,n/a\n", t, c, v, against > targets_csv
 		return
 	}
-	r = v / base
-	ok = (op == ">=") ? r >= want : (op == "<") ? r < want : r <= want
-	if ((t SUBSEP c) in err)
-		ok = 0
-	printf "| %s | %s | %s | %s (%s) | %.2fx | %s |\n", desc, c, fmt(v, unit[t]), fmt(base, unit[t]), bname, r,
-	       ok ? "PASS" : "MISS"
-	printf "%s,%s,%s,%s,%s,%.4f,%s\n", t, c, v, bname, base, r, ok ? "PASS" : "MISS" > targets_csv
+	ratio_row(desc, t, c, v, base, op, want)
 }
 
 NR == 1 { next }
