@@ -276,18 +276,27 @@ static int run_loop(struct zcd_ctx *ctx, const struct fuse_cmdline_opts *cmd)
 	struct fuse_loop_config *loop;
 	int r;
 
-	if (cmd->singlethread)
-		return fuse_session_loop(ctx->se);
-	loop = fuse_loop_cfg_create();
-	if (!loop)
-		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd->clone_fd);
-	if (cmd->max_threads != UINT_MAX) /* UINT_MAX: not given */
-		fuse_loop_cfg_set_max_threads(loop, cmd->max_threads);
-	if (cmd->max_idle_threads != UINT_MAX)
-		fuse_loop_cfg_set_idle_threads(loop, cmd->max_idle_threads);
-	r = fuse_session_loop_mt(ctx->se, loop);
-	fuse_loop_cfg_destroy(loop);
+	if (cmd->singlethread) {
+		r = fuse_session_loop(ctx->se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			return -ENOMEM;
+		fuse_loop_cfg_set_clone_fd(loop, (unsigned)cmd->clone_fd);
+		if (cmd->max_threads != UINT_MAX) /* UINT_MAX: not given */
+			fuse_loop_cfg_set_max_threads(loop, cmd->max_threads);
+		if (cmd->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, cmd->max_idle_threads);
+		r = fuse_session_loop_mt(ctx->se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+	/* The kernel ended the connection (an abort through /sys/fs/fuse/connections, and seen
+	 * now and then under a slow daemon while it unmounts): the end of the mount, not a daemon
+	 * failure. */
+	if (r == -ECONNABORTED) {
+		zc_log(ZC_LOG_INFO, "the kernel aborted the connection: stopping");
+		r = 0;
+	}
 	return r;
 }
 

@@ -12,6 +12,13 @@ prefetch can overlap). Configurations, interleaved per repetition:
   zcfs+scan    the files in name order with -o scan_prefetch, against zcfs in name order
   off-plan     a plan of one order, the job reading another (what a wrong plan costs)
   zcfs warm    zcfs with every file in the backing page cache: the best any prefetch can do
+With --warm, the backing page cache holds every file (the mount's own cache is empty: a new
+mount), and the job lists the directory first, as a loader does; configurations:
+  backing      the backing directory itself
+  zcfs         zcfs -o mode=M,cache=auto, no plan
+  zcfs+store   the same with a plan of store=1: zcfs pushes each file into the mount's cache
+               ahead of the job (FUSE_NOTIFY_STORE), so its reads never reach the daemon
+  passthrough  zcfs -o mode=passthrough: the kernel reads the backing file itself
 Prints medians, the ratio to the backing directory, and the plans' hits/misses/wasted bytes.
 
 usage: epoch.py ZCFS [--files N] [--kib K] [--readers R] [--compute-ms C] [--reps N]
@@ -82,6 +89,7 @@ def main():
     ap.add_argument("--window", default="")
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--latency-us", type=int, default=0)
+    ap.add_argument("--warm", action="store_true")
     a = ap.parse_args()
     if a.latency_us and a.mode == "passthrough":
         sys.exit("epoch.py: --latency-us slows the daemon's reads; in mode=passthrough the kernel reads")
@@ -109,26 +117,34 @@ def main():
     random.Random(8).shuffle(other)
     compute = a.compute_ms / 1000
     mib = a.files * a.kib / 1024
-    opts = [f"mode={a.mode}", "cache=none"]
+    cache = "auto" if a.warm else "none"
+    opts = [f"mode={a.mode}", f"cache={cache}"]
     popts = f"window={a.window}" if a.window else ""
+    configs = (("backing", "zcfs", "zcfs+store", "passthrough") if a.warm else
+               ("backing", "zcfs", "zcfs+plan", "zcfs+scan", "off-plan", "zcfs warm"))
     res = {}
     books = {}
     try:
         for rep in range(a.reps):
-            for cfg in ("backing", "zcfs", "zcfs+plan", "zcfs+scan", "off-plan", "zcfs warm"):
+            for cfg in configs:
                 extra = ["scan_prefetch"] if cfg == "zcfs+scan" else []
-                m = None if cfg == "backing" else Mount(a.zcfs, src, mnt, opts + extra, os.path.join(top, "log"))
+                mopts = ["mode=passthrough"] if cfg == "passthrough" else opts + extra
+                m = None if cfg == "backing" else Mount(a.zcfs, src, mnt, mopts, os.path.join(top, "log"))
                 try:
                     drop()
-                    if cfg == "zcfs warm":
-                        epoch(src, names, 1, 0)
+                    if cfg == "zcfs warm" or a.warm:
+                        epoch(src, names, 2, 0)
                     root = src if cfg == "backing" else mnt
                     job = sorted(names) if cfg == "zcfs+scan" else order
+                    if a.warm:
+                        os.listdir(os.path.join(root, "d"))  # the loader's listing
                     pid = None
                     if cfg == "zcfs+plan":
                         pid = plan(m, order, popts)
                     elif cfg == "off-plan":
                         pid = plan(m, other, popts)
+                    elif cfg == "zcfs+store":
+                        pid = plan(m, order, (popts + " store=1").strip())
                     secs = epoch(root, job, a.readers, compute)
                     if cfg == "zcfs+scan":
                         pid = 1
@@ -143,8 +159,9 @@ def main():
     finally:
         shutil.rmtree(top, ignore_errors=True)
     base = statistics.median(res["backing"])
-    print(f"epoch: {a.files} files x {a.kib} KiB ({mib:.0f} MiB), cold, {a.readers} readers, "
-          f"{a.compute_ms:g} ms compute per file, mode={a.mode} cache=none, median of {a.reps}"
+    print(f"epoch: {a.files} files x {a.kib} KiB ({mib:.0f} MiB), {'backing warm' if a.warm else 'cold'}, "
+          f"{a.readers} readers, {a.compute_ms:g} ms compute per file, mode={a.mode} cache={cache}, "
+          f"median of {a.reps}"
           + (f", zcfs's storage {a.latency_us} µs per uncached read" if a.latency_us else ""))
     print(f"{'config':10s} {'seconds':>8s} {'MiB/s':>7s} {'vs backing':>10s}  plan books (last run)")
     for cfg, v in res.items():

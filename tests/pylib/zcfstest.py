@@ -101,6 +101,9 @@ class Mount:
             subprocess.call(["fusermount3", "-uz", self.mnt])
         rc = self.p.wait(timeout=30)
         self.log.close()
+        if rc != 0:  # the log goes with the temporary directory: show its end now
+            tail = open(self.log_path, errors="replace").read()[-6000:]
+            sys.stderr.write(f"--- daemon log ({self.log_path}), last lines:\n{tail}\n---\n")
         assert rc == 0, f"daemon exited {rc}"
 
 
