@@ -23,7 +23,8 @@ for t in rules ctl xattr glob opts; do
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/$t.log")
     printf 'fuzz %-6s ok: %s executions in %ss, corpus %s inputs\n' "$t" "$execs" "$secs" "$(ls "$work/$t" | wc -l)"
   else
-    echo "fuzz $t FAILED:"; grep -E 'ERROR|Assertion|SUMMARY|runtime error' "$work/$t.log" | head -20
+    echo "fuzz $t FAILED:"; grep -E 'ERROR|Assertion|SUMMARY|runtime error|in LLVMFuzzerTestOneInput' "$work/$t.log" | head -20 ||
+      tail -20 "$work/$t.log"
     for a in "$work/$t-crash"/*; do [ -f "$a" ] && { echo "input ($a):"; od -c "$a" | head -5; }; done
     status=1
   fi

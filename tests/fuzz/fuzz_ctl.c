@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(err[0] != '\0');
 		return 0;
 	}
-	assert(cmd.verb >= ZC_CTL_RESIDENCY && cmd.verb <= ZC_CTL_STATS_RESET);
+	assert(cmd.verb >= ZC_CTL_RESIDENCY && cmd.verb <= ZC_CTL_PLAN);
 	if (cmd.path[0] == '\0')
 		return 0; /* verbs without a path */
 	assert(cmd.path[0] != '/');
