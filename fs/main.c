@@ -81,8 +81,13 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 	 * on writes here (docs/performance.md). SPLICE_WRITE, for read replies, is always on. */
 	if (!ctx->opts.splice_read)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
-	if (ctx->opts.noreaddirplus)
+	/* AUTO: the kernel asks for attributes with the first part of a listing, and with the rest
+	 * only while it sees entries stat'ed; a loader that lists then opens files gets a LOOKUP
+	 * round trip per file. Without AUTO, every part: listings cost a stat per entry. */
+	if (ctx->opts.rdplus == ZCD_RDPLUS_OFF)
 		conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	else if (ctx->opts.rdplus == ZCD_RDPLUS_ALWAYS)
+		conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (ctx->opts.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else

@@ -44,8 +44,9 @@ static const struct optdef optdefs[] = {
 	{ "nowriteback", V_FLAG, OFF(writeback), 0, "no write-back cache (default)", false },
 	{ "splice_read", V_FLAG, OFF(splice_read), 1, "receive requests by splice (zero-copy writes; costs small requests)", false },
 	{ "nosplice_read", V_FLAG, OFF(splice_read), 0, "receive requests by read(2) (default)", false },
-	{ "readdirplus", V_FLAG, OFF(noreaddirplus), 0, "directory listings carry attributes (default)", false },
-	{ "noreaddirplus", V_FLAG, OFF(noreaddirplus), 1, "plain listings: faster find, slower stat of each entry", false },
+	{ "readdirplus", V_FLAG, OFF(rdplus), ZCD_RDPLUS_AUTO, "listings carry attributes while the kernel sees them used (default)", false },
+	{ "noreaddirplus", V_FLAG, OFF(rdplus), ZCD_RDPLUS_OFF, "plain listings: faster find, slower stat of each entry", false },
+	{ "readdirplus_always", V_FLAG, OFF(rdplus), ZCD_RDPLUS_ALWAYS, "every listing carries attributes: no lookup when a listed file is opened", false },
 	{ "fd_cache", V_UINT, OFF(fd_cache), 0, "idle O_PATH descriptors kept open (RLIMIT_NOFILE/2)", false },
 	{ "max_open_per_uid", V_UINT, OFF(max_open_per_uid), 0, "open files per user other than the owner and root (a quarter of the descriptors)", false },
 	{ "readahead_kb", V_UINT, OFF(readahead_kb), 0, "mount read-ahead in KiB, 0 keeps the kernel's (1024)", false },
@@ -456,14 +457,15 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		return NULL;
 	if (asprintf(&out,
 		     "backing=%s\nmountpoint=%s\nmode=%s\ncache=%s\nrules=%s\nctl=%s\nctl_private=%d\n"
-		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%d\nsplice_read=%d\n"
+		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
 		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
-		     o->entry_timeout, o->attr_timeout, o->writeback, !o->noreaddirplus,
+		     o->entry_timeout, o->attr_timeout, o->writeback,
+		     o->rdplus == ZCD_RDPLUS_OFF ? "off" : o->rdplus == ZCD_RDPLUS_ALWAYS ? "always" : "auto",
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
 		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,

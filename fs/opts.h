@@ -10,6 +10,8 @@
 #include "zc/mode.h"
 #include "zc/route.h"
 
+enum { ZCD_RDPLUS_AUTO, ZCD_RDPLUS_OFF, ZCD_RDPLUS_ALWAYS };
+
 struct zcd_opts {
 	char *backing;    /* realpath of BACKING after zcd_opts_check() */
 	char *mountpoint; /* as given */
@@ -22,7 +24,8 @@ struct zcd_opts {
 	unsigned max_open_per_uid; /* open handles per uid other than the owner and root (0: derived) */
 	unsigned readahead_kb;    /* mount bdi read_ahead_kb (0: leave the kernel's) */
 	size_t mmap_window;       /* bytes */
-	int noctl, ctl_private, writeback, noreaddirplus, splice_read, acl;
+	int noctl, ctl_private, writeback, splice_read, acl;
+	int rdplus;               /* listings with attributes: ZCD_RDPLUS_AUTO, _OFF or _ALWAYS */
 	int io_uring;             /* -o io_uring (libfuse parses it too) */
 	size_t prefetch_window;   /* bytes a plan reads ahead at most (default: 128 MiB or less) */
 	unsigned prefetch_depth;  /* prefetch worker threads, and a plan's default queue depth */

@@ -16,13 +16,15 @@ With --warm, the backing page cache holds every file (the mount's own cache is e
 mount), and the job lists the directory first, as a loader does; configurations:
   backing      the backing directory itself
   zcfs         zcfs -o mode=M,cache=auto, no plan
-  zcfs+store   the same with a plan of store=1: zcfs pushes each file into the mount's cache
+  zcfs always  the same with -o readdirplus_always: the listing gives the kernel every entry,
+               so opening a listed file needs no LOOKUP
+  zcfs+store   that with a plan of store=1: zcfs pushes each file into the mount's cache
                ahead of the job (FUSE_NOTIFY_STORE), so its reads never reach the daemon
   passthrough  zcfs -o mode=passthrough: the kernel reads the backing file itself
 Prints medians, the ratio to the backing directory, and the plans' hits/misses/wasted bytes.
 
 usage: epoch.py ZCFS [--files N] [--kib K] [--readers R] [--compute-ms C] [--reps N]
-                [--mode M] [--window W] [--dir DIR] [--latency-us L]
+                [--mode M] [--window W] [--dir DIR] [--latency-us L] [--warm] [--opts O,...]
 --latency-us: the daemon's backing storage made slow (tests/bench/slowdev.c: a read of a range not
 all in the page cache waits L µs, as a network disk's would); the backing row is not slowed.
 Without it, this machine's disk is fast enough that a perfect prefetch saves little (the
@@ -90,6 +92,7 @@ def main():
     ap.add_argument("--dir", default="/var/tmp")
     ap.add_argument("--latency-us", type=int, default=0)
     ap.add_argument("--warm", action="store_true")
+    ap.add_argument("--opts", default="", help="more zcfs -o options for every zcfs row")
     a = ap.parse_args()
     if a.latency_us and a.mode == "passthrough":
         sys.exit("epoch.py: --latency-us slows the daemon's reads; in mode=passthrough the kernel reads")
@@ -118,17 +121,19 @@ def main():
     compute = a.compute_ms / 1000
     mib = a.files * a.kib / 1024
     cache = "auto" if a.warm else "none"
-    opts = [f"mode={a.mode}", f"cache={cache}"]
+    more = [o for o in a.opts.split(",") if o]
+    opts = [f"mode={a.mode}", f"cache={cache}"] + more
     popts = f"window={a.window}" if a.window else ""
-    configs = (("backing", "zcfs", "zcfs+store", "passthrough") if a.warm else
+    configs = (("backing", "zcfs", "zcfs always", "zcfs+store", "passthrough") if a.warm else
                ("backing", "zcfs", "zcfs+plan", "zcfs+scan", "off-plan", "zcfs warm"))
     res = {}
     books = {}
     try:
         for rep in range(a.reps):
             for cfg in configs:
-                extra = ["scan_prefetch"] if cfg == "zcfs+scan" else []
-                mopts = ["mode=passthrough"] if cfg == "passthrough" else opts + extra
+                extra = (["scan_prefetch"] if cfg == "zcfs+scan" else
+                         ["readdirplus_always"] if cfg in ("zcfs always", "zcfs+store") else [])
+                mopts = ["mode=passthrough"] + more if cfg == "passthrough" else opts + extra
                 m = None if cfg == "backing" else Mount(a.zcfs, src, mnt, mopts, os.path.join(top, "log"))
                 try:
                     drop()
@@ -160,7 +165,8 @@ def main():
         shutil.rmtree(top, ignore_errors=True)
     base = statistics.median(res["backing"])
     print(f"epoch: {a.files} files x {a.kib} KiB ({mib:.0f} MiB), {'backing warm' if a.warm else 'cold'}, "
-          f"{a.readers} readers, {a.compute_ms:g} ms compute per file, mode={a.mode} cache={cache}, "
+          f"{a.readers} readers, {a.compute_ms:g} ms compute per file, mode={a.mode} cache={cache}"
+          f"{',' + a.opts if a.opts else ''}, "
           f"median of {a.reps}"
           + (f", zcfs's storage {a.latency_us} µs per uncached read" if a.latency_us else ""))
     print(f"{'config':10s} {'seconds':>8s} {'MiB/s':>7s} {'vs backing':>10s}  plan books (last run)")

@@ -44,4 +44,27 @@ done
 grep -qE '^fd_limit=[0-9]+$' <<<"$cfg" && grep -qE '^fd_reserve=[0-9]+$' <<<"$cfg" || fail "config lacks the effective budget: $cfg"
 n=$((n + 1)); echo "ok $n - k/m/g suffixes and fractions accepted, shown in config with the effective descriptor budget"
 zc_unmount || fail "daemon exit status"
+
+# Listings and lookups: with the kernel's adaptive READDIRPLUS only the first part of a long
+# listing carries attributes, and opening the listed files costs a lookup each; with
+# readdirplus_always none does. lookups: LOOKUPs while 600 listed files are opened.
+mkdir -p "$t/src/many"
+for i in $(seq 600); do : > "$t/src/many/f$i"; done
+lookups() { # options -> rdp (config's readdirplus=) and nlookup (LOOKUPs while opening)
+  local a b
+  zc_mount -- "$1"
+  ls "$t/mnt/many" > /dev/null
+  a=$(awk '/^zcfs_ops_total\{op="lookup"\}/{print $2}' "$t/mnt/.zcfs/stats")
+  cat "$t/mnt/many"/* > /dev/null
+  b=$(awk '/^zcfs_ops_total\{op="lookup"\}/{print $2}' "$t/mnt/.zcfs/stats")
+  rdp=$(sed -n 's/^readdirplus=//p' "$t/mnt/.zcfs/config")
+  nlookup=$((${b:-0} - ${a:-0}))
+  zc_unmount || fail "daemon exit status ($1)"
+}
+lookups entry_timeout=60; mode_auto=$rdp auto=$nlookup
+lookups entry_timeout=60,readdirplus_always; mode_always=$rdp always=$nlookup
+[ "$mode_auto" = auto ] && [ "$mode_always" = always ] || fail "config shows readdirplus=$mode_auto/$mode_always"
+[ "$always" -le 2 ] || fail "readdirplus_always: $always lookups opening 600 listed files"
+[ "$auto" -ge 300 ] || fail "adaptive: only $auto lookups (the kernel asked for attributes throughout?)"
+n=$((n + 1)); echo "ok $n - opening 600 listed files: $auto lookups (adaptive), $always with readdirplus_always"
 echo "$n passed, 0 failed"
