@@ -447,6 +447,16 @@ static void txn_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	free(copy);
 }
 
+/* After "plan": "status" or "cancel", one-line commands (even when refused)? */
+static bool is_plan_subcommand(const char *p, size_t len)
+{
+	while (len && (*p == ' ' || *p == '\t')) {
+		p++;
+		len--;
+	}
+	return (len >= 6 && (strncmp(p, "status", 6) == 0 || strncmp(p, "cancel", 6) == 0));
+}
+
 /* Is data the start of a plan ("plan" and options, no subcommand)? Then a new upload, fed with
  * what follows the first line. */
 static struct zcd_plan_upload *plan_start(const char *data, size_t len, size_t *first)
@@ -455,15 +465,20 @@ static struct zcd_plan_upload *plan_start(const char *data, size_t len, size_t *
 	struct zc_ctl_cmd *cmd;
 	struct zcd_plan_upload *u = NULL;
 	char err[256];
+	int rc;
 
 	*first = nl ? (size_t)(nl - data) + 1 : len;
 	if (len < 4 || strncmp(data, "plan", 4) != 0 || (len > 4 && data[4] != ' ' && data[4] != '\n' &&
 							 data[4] != '\r' && data[4] != '\t'))
 		return NULL;
 	cmd = malloc(sizeof(*cmd));
-	if (cmd && zc_ctl_parse(data, *first, cmd, err, sizeof(err)) == 0 &&
-	    cmd->plan.sub == ZC_PLAN_START)
+	if (!cmd)
+		return NULL;
+	rc = zc_ctl_parse(data, *first, cmd, err, sizeof(err));
+	if (rc == 0 && cmd->plan.sub == ZC_PLAN_START)
 		u = zcd_plan_upload_new(cmd);
+	else if (rc < 0 && !is_plan_subcommand(data + 4, *first - 4))
+		u = zcd_plan_upload_refused(rc, err); /* "plan depth=0": say so, eat the paths */
 	free(cmd);
 	return u;
 }

@@ -18,6 +18,9 @@ struct zcd_plan_upload;
 /* A plan whose first line was cmd ("plan ..."): feed it what the writer writes next. Returns 1
  * once the empty line ending the plan was seen (*reply: the reply, malloc'ed), else 0. */
 struct zcd_plan_upload *zcd_plan_upload_new(const struct zc_ctl_cmd *cmd);
+/* A plan whose first line was refused (err, msg): its paths are read and dropped, and the reply
+ * is that error, not one about the paths taken for commands. */
+struct zcd_plan_upload *zcd_plan_upload_refused(int err, const char *msg);
 int zcd_plan_upload_feed(fuse_req_t req, struct zcd_plan_upload *u, const char *data, size_t len,
 			 char **reply);
 /* The writer reads before the empty line: take the plan as written. Returns the reply. */

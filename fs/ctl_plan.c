@@ -39,6 +39,17 @@ struct zcd_plan_upload *zcd_plan_upload_new(const struct zc_ctl_cmd *cmd)
 	return u;
 }
 
+struct zcd_plan_upload *zcd_plan_upload_refused(int err, const char *msg)
+{
+	struct zcd_plan_upload *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	u->err = err;
+	snprintf(u->errmsg, sizeof(u->errmsg), "%s", msg);
+	return u;
+}
+
 void zcd_plan_upload_free(struct zcd_plan_upload *u)
 {
 	if (!u)
@@ -102,7 +113,7 @@ static void add_line(struct zcd_plan_upload *u, const char *line, size_t len, bo
 /* Start the plan (or report why not); the reply text, malloc'ed. */
 static char *commit(fuse_req_t req, struct zcd_plan_upload *u)
 {
-	char *reply = NULL, buf[512];
+	char *reply = NULL, buf[512], why[320];
 	int rc;
 
 	if (!u->err && u->n == 0)
@@ -111,11 +122,13 @@ static char *commit(fuse_req_t req, struct zcd_plan_upload *u)
 		zc_ctl_format_error(buf, sizeof(buf), -u->err, u->errmsg);
 		return strdup(buf);
 	}
-	rc = zcd_prefetch_plan(req, u->paths, u->n, &u->req);
+	why[0] = '\0';
+	rc = zcd_prefetch_plan(req, u->paths, u->n, &u->req, why, sizeof(why));
 	u->paths = NULL; /* taken, whatever the outcome */
 	if (rc < 0) {
 		zc_ctl_format_error(buf, sizeof(buf), -rc,
-				    rc == -EAGAIN ? "too many plans are active (16 in all, 4 per user but root)" : strerror(-rc));
+				    why[0] ? why : rc == -EAGAIN ? "too many plans are active (16 in all, 4 per user but root)"
+				    : strerror(-rc));
 		u->n = 0;
 		return strdup(buf);
 	}

@@ -443,7 +443,8 @@ int zcd_pf_plan_add(struct zcd_prefetch *pf, struct plan *p)
 	return id;
 }
 
-int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_plan_req *r)
+int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_plan_req *r,
+		      char *why, size_t whylen)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
@@ -465,21 +466,31 @@ int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_p
 		return -ENOMEM;
 	}
 	/* Resolve now, as the owner: identities match the job's opens to the plan. A path that
-	 * does not resolve stays unresolved: its fetch fails and it is skipped. */
+	 * does not resolve to a regular file refuses the plan (a file that goes later is skipped). */
 	rc = zcd_creds_enter_ids(ctx, &c, p->uid, p->gid, p->groups, p->ngroups);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct open_how how = { .flags = O_PATH | O_CLOEXEC,
-					.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
-		struct stat st;
-		int fd = (int)syscall(SYS_openat2, ctx->root_fd, paths[i], &how, sizeof(how));
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-			zc_plan_set_file(p->zp, i, st.st_dev, st.st_ino, (uint64_t)st.st_size);
-		close(fd);
-	}
-	if (rc == 0)
+	if (rc == 0) {
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+						.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+			struct stat st;
+			int fd = (int)syscall(SYS_openat2, ctx->root_fd, paths[i], &how, sizeof(how));
+			if (fd < 0)
+				rc = -errno;
+			else if (fstat(fd, &st) < 0)
+				rc = -errno;
+			else if (!S_ISREG(st.st_mode))
+				rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+			else
+				zc_plan_set_file(p->zp, i, st.st_dev, st.st_ino, (uint64_t)st.st_size);
+			if (fd >= 0)
+				close(fd);
+			if (rc < 0)
+				snprintf(why, whylen, "line %zu: '%.200s': %s", i + 1, paths[i],
+					 rc == -EXDEV ? "leaves the mount root (a symlink)"
+					 : rc == -EINVAL ? "not a regular file" : strerror(-rc));
+		}
 		zcd_creds_leave_ids(ctx, &c);
+	}
 	rc = rc < 0 ? rc : zcd_pf_plan_add(ctx->prefetch, p);
 	if (rc < 0)
 		zcd_pf_plan_free(p);

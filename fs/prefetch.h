@@ -27,10 +27,12 @@ int zcd_prefetch_start(struct zcd_ctx *ctx);
 void zcd_prefetch_stop(struct zcd_ctx *ctx);
 
 /* A plan of n paths (relative to the root, normalised; ownership of the array and strings taken)
- * for the caller of req. Resolves each path as the caller now (a path the caller cannot reach, or
- * that is not a regular file, stays in the plan as skipped). Returns the plan id (> 0) or -errno:
- * -EAGAIN when too many plans are active, -ENOMEM. */
-int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_plan_req *r);
+ * for the caller of req. Resolves each path as the caller now: one that does not resolve (gone,
+ * not reachable for the caller, a symlink out of the tree) or is not a regular file refuses the
+ * plan, with why = "line N: 'PATH': reason". Returns the plan id (> 0) or -errno: -EAGAIN when
+ * too many plans are active, -ENOMEM, or the refused path's error. */
+int zcd_prefetch_plan(fuse_req_t req, char **paths, size_t n, const struct zcd_plan_req *r,
+		      char *why, size_t whylen);
 /* Cancel plan id (its owner or root). 0, -ENOENT, -EPERM. */
 int zcd_prefetch_cancel(fuse_req_t req, unsigned id);
 /* key=value lines for plan id (0: every plan kept, active first). Returns 0 or -ENOENT. */

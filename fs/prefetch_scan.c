@@ -19,6 +19,21 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* May uid (gid, groups) read the directory fd? Asked with the caller's credentials. */
+static bool may_list(struct zcd_ctx *ctx, int fd, uid_t uid, gid_t gid, const gid_t *groups, int ng)
+{
+	struct zcd_creds c;
+	bool ok;
+
+	if (uid == 0)
+		return true;
+	if (zcd_creds_enter_ids(ctx, &c, uid, gid, groups, ng) < 0)
+		return false;
+	ok = faccessat(fd, "", R_OK, AT_EACCESS | AT_EMPTY_PATH) == 0;
+	zcd_creds_leave_ids(ctx, &c);
+	return ok;
+}
+
 /* A directory opened in name order: plan its remaining regular files, in that order, for the
  * caller. dirpath: the directory relative to the root; after: the name just opened. */
 static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath, const char *after,
@@ -36,7 +51,16 @@ static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath
 	DIR *dp;
 	int fd, ng, id;
 
+	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	if (ng < 0)
+		ng = 0;
 	fd = zcd_inode_open(ctx, dir, O_RDONLY | O_DIRECTORY, req);
+	/* The daemon lists the directory: only for a caller who may list it (a directory with
+	 * search but not read permission keeps its names from them). */
+	if (fd >= 0 && !may_list(ctx, fd, fc->uid, fc->gid, groups, ng)) {
+		close(fd);
+		return;
+	}
 	if (fd < 0 || !(dp = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
@@ -79,8 +103,7 @@ static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath
 		if (!paths[i])
 			goto out_free;
 	}
-	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
-	p = zcd_pf_plan_new(ctx, paths, n, &r, fc->uid, fc->gid, groups, ng < 0 ? 0 : ng);
+	p = zcd_pf_plan_new(ctx, paths, n, &r, fc->uid, fc->gid, groups, ng);
 	if (!p)
 		goto out_free;
 	paths = NULL; /* owned by p */

@@ -29,10 +29,29 @@ static int usage(int code)
 	return code;
 }
 
+/* The daemon's refusal, its "line N" (the N-th path sent) told as LIST:LINE of the list. */
+static void say_refusal(const char *list, const char *msg, const size_t *lines, size_t files)
+{
+	const char *at = strstr(msg, ": line ");
+	char *end;
+	unsigned long k;
+
+	if (at) {
+		k = strtoul(at + 7, &end, 10);
+		if (k >= 1 && k <= files && *end == ':') {
+			fprintf(stderr, "zcfsctl prefetch --plan: %s:%zu:%s (%.*s)\n", list, lines[k - 1], end + 1,
+				(int)(at - msg), msg);
+			return;
+		}
+	}
+	fprintf(stderr, "zcfsctl prefetch --plan: %s\n", msg);
+}
+
 /* The list as a plan text: "plan OPTS\n" + one path per line + "\n". An absolute path must lie
- * under the mountpoint root and is sent relative to it. -EINVAL (said, with the line) if not. */
+ * under the mountpoint root and is sent relative to it. -EINVAL (said, with the line) if not.
+ * (*lines)[k]: the list's line number of the k-th path sent (empty lines are not sent). */
 static int build_text(FILE *in, const char *list, const char *root, const char *opts, char **text,
-		      size_t *len, size_t *files)
+		      size_t *len, size_t *files, size_t **lines)
 {
 	FILE *out = open_memstream(text, len);
 	size_t rlen = strlen(root), lineno = 0;
@@ -63,6 +82,15 @@ static int build_text(FILE *in, const char *list, const char *root, const char *
 			while (*p == '/')
 				p++;
 		}
+		if ((*files & (*files - 1)) == 0) { /* 0, 1, 2, 4, ...: grow */
+			size_t *v = realloc(*lines, (*files ? 2 * *files : 1) * sizeof(*v));
+			if (!v) {
+				rc = -ENOMEM;
+				break;
+			}
+			*lines = v;
+		}
+		(*lines)[*files] = lineno;
 		fprintf(out, "%s\n", *p ? p : ".");
 		(*files)++;
 	}
@@ -130,7 +158,7 @@ int zctl_cmd_plan(int argc, char **argv)
 	char opts[128] = "", extra[64], cmd[64], *text = NULL, *reply = NULL;
 	bool wait = true, on;
 	unsigned long cancel = 0;
-	size_t len, files;
+	size_t len, files, *lines = NULL;
 	struct zctl_mount m;
 	double t0 = zctl_now();
 	FILE *in;
@@ -181,27 +209,30 @@ int zctl_cmd_plan(int argc, char **argv)
 		fprintf(stderr, "zcfsctl prefetch --plan: %s: %s\n", list, strerror(errno));
 		return ZCTL_EXIT_FAIL;
 	}
-	rc = build_text(in, list, m.root, opts, &text, &len, &files);
+	rc = build_text(in, list, m.root, opts, &text, &len, &files, &lines);
 	if (in != stdin)
 		fclose(in);
 	if (rc < 0) {
 		free(text);
+		free(lines);
 		return ZCTL_EXIT_FAIL;
 	}
 	rc = zctl_ctl_text(&m, text, len, &reply);
 	free(text);
 	if (rc < 0) {
-		fprintf(stderr, "zcfsctl prefetch --plan: %s\n", reply ? strtok(reply, "\n") : strerror(-rc));
+		say_refusal(list, reply ? strtok(reply, "\n") : strerror(-rc), lines, files);
 		free(reply);
+		free(lines);
 		return ZCTL_EXIT_FAIL;
 	}
+	free(lines);
 	unsigned long long id = zctl_reply_u64(reply, "plan");
 	free(reply);
 	if (!wait) {
 		if (zctl_opt_json)
 			printf("{\"plan\":%llu,\"files\":%zu}\n", id, files);
 		else
-			printf("plan %llu: %zu files\n", id, files);
+			printf("plan %llu: %zu file%s\n", id, files, files == 1 ? "" : "s");
 		return ZCTL_EXIT_OK;
 	}
 	on = isatty(STDERR_FILENO) && !getenv("ZCFSCTL_NO_PROGRESS");
