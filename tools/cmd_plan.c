@@ -5,6 +5,7 @@
 #include "zcfsctl.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,12 @@ static int usage(int code)
 	       "  --cancel N      end plan N now\n"
 	       "  --json          JSON summary\n");
 	return code;
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig)
+{
+	interrupted = sig;
 }
 
 /* The daemon's refusal, its "line N" (the N-th path sent) told as LIST:LINE of the list. */
@@ -236,8 +243,20 @@ int zctl_cmd_plan(int argc, char **argv)
 		return ZCTL_EXIT_OK;
 	}
 	on = isatty(STDERR_FILENO) && !getenv("ZCFSCTL_NO_PROGRESS");
+	if (on)
+		fprintf(stderr, "plan %llu: %zu file%s (Ctrl-C cancels it)\n", id, files, files == 1 ? "" : "s");
+	signal(SIGINT, on_signal); /* interrupted while waiting: the plan goes too */
+	signal(SIGTERM, on_signal);
 	snprintf(cmd, sizeof(cmd), "plan status %llu", id);
 	for (;;) {
+		if (interrupted) {
+			snprintf(cmd, sizeof(cmd), "plan cancel %llu", id);
+			rc = zctl_ctl(&m, cmd, &reply);
+			fprintf(stderr, "%szcfsctl prefetch --plan: interrupted; plan %llu %s\n", on ? "\n" : "", id,
+				rc < 0 ? "could not be cancelled" : "cancelled");
+			free(reply);
+			return 128 + (int)interrupted;
+		}
 		char state[32] = "";
 		rc = zctl_ctl(&m, cmd, &reply);
 		if (rc < 0) {

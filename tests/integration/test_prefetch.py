@@ -14,7 +14,7 @@ Checks, each against the backing files' residency (fincore) and the plan's own b
 - zcfsctl prefetch --plan: uploads, waits and reports the plan's books as JSON;
 - the Prometheus lines agree with the plans' books.
 Usage: test_prefetch.py ZCFS ZCFSCTL"""
-import json, os, random, subprocess, sys, time
+import json, os, random, signal, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
 from zcfstest import Mount, assert_clean_log, done, ok, prom, require_fuse, run_as, temp_tree  # noqa: E402
@@ -284,7 +284,16 @@ def main():
         assert st["state"] == "complete" and st["files"] == 10 and st["prefetched"] == 10, st
         r = subprocess.run([ZCFSCTL, "prefetch", "--plan", "/nonexistent-list", M], capture_output=True, text=True)
         assert r.returncode != 0 and "nonexistent-list" in r.stderr, r
-        ok("zcfsctl prefetch --plan (absolute paths in the mount) waits for the job and prints the books")
+        # Interrupted while waiting (no job comes): the plan is cancelled, not left running.
+        p = subprocess.Popen([ZCFSCTL, "prefetch", "--plan", lst, M], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(0.8)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 130 and "cancelled" in err, (p.returncode, err)
+        assert "state=active" not in mnt.ctl("plan status"), mnt.ctl("plan status")
+        ok("zcfsctl prefetch --plan (absolute paths in the mount) waits for the job and prints the books; "
+           "Ctrl-C while waiting cancels the plan")
     finally:
         mnt.close()
     assert_clean_log(log)
