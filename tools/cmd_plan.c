@@ -183,7 +183,13 @@ int zctl_cmd_plan(int argc, char **argv)
 		} else if (strcmp(a, "--no-wait") == 0) {
 			wait = false;
 		} else if (strcmp(a, "--cancel") == 0 && i + 1 < argc) {
-			cancel = strtoul(argv[++i], NULL, 10);
+			char *end;
+			const char *v = argv[++i];
+			cancel = strtoul(v, &end, 10);
+			if (!*v || *end || v[0] == '-' || cancel == 0 || cancel > UINT32_MAX) {
+				fprintf(stderr, "zcfsctl prefetch --cancel: expected a plan number, got '%s'\n", v);
+				return ZCTL_EXIT_USAGE;
+			}
 		} else if (strcmp(a, "--json") == 0) {
 			zctl_opt_json = true;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
