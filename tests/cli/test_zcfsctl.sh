@@ -41,8 +41,8 @@ expect_rc 0 "mode set" "$ctl" mode big d buffered
 [ "$(getfattr --only-values -n user.zcfs.mode big)" = buffered ] || fail "xattr not set on big"
 [ "$(getfattr --absolute-names --only-values -n user.zcfs.mode "$t/src/d")" = buffered ] || fail "xattr not stored on backing d"
 expect_rc 2 "bad mode" "$ctl" mode big bogus
-expect_rc 2 "plan cancel -1" "$ctl" prefetch --cancel -1 .; grep -q "got '-1'" "$t/err" || fail "cancel -1: $(cat "$t/err")"
 grep -q "neither a file nor a mode" "$t/err" || fail "bad mode message: $(cat "$t/err")"
+expect_rc 2 "plan cancel -1" "$ctl" prefetch --cancel -1 .; grep -q "got '-1'" "$t/err" || fail "cancel -1: $(cat "$t/err")"
 [ "$(getfattr --only-values -n user.zcfs.mode big)" = buffered ] || fail "bad mode changed the xattr"
 expect_rc 0 "effective json" "$ctl" --json effective d/e/f1 big
 [ "$(json 'd[0]["mode"], d[0]["mode_source"], d[1]["mode_source"]' < "$t/out")" = "buffered dir:d xattr" ] \
