@@ -40,6 +40,26 @@ static uint64_t hash_text(const char *s)
 	return h;
 }
 
+/* A window that ended with drops is followed by a quiet one, twice as long (up to 64 windows),
+ * in which the line is only counted: a flood that goes on costs one summary line per window. */
+static void rl_next_window(struct zc_log_rl *rl, int i, uint64_t now_ms, unsigned window_ms)
+{
+	bool flooding = rl->slot[i].dropped != 0;
+	unsigned win = rl->slot[i].win_ms ? rl->slot[i].win_ms : window_ms;
+
+	rl->slot[i].since_ms = now_ms;
+	rl->slot[i].win_ms = flooding ? (win * 2 > 64 * window_ms ? 64 * window_ms : win * 2) : window_ms;
+	rl->slot[i].quiet = flooding;
+	rl->slot[i].seen = 0;
+	rl->slot[i].dropped = 0;
+}
+
+static void rl_summary(struct zc_log_rl *rl, int i, char *note, size_t notelen)
+{
+	snprintf(note, notelen, "last message repeated %u times: %s", rl->slot[i].dropped,
+		 rl->slot[i].text);
+}
+
 bool zc_log_rl_admit(struct zc_log_rl *rl, const char *line, uint64_t now_ms, unsigned burst,
 		     unsigned window_ms, char *note, size_t notelen)
 {
@@ -49,43 +69,48 @@ bool zc_log_rl_admit(struct zc_log_rl *rl, const char *line, uint64_t now_ms, un
 	if (notelen)
 		note[0] = '\0';
 	for (int i = 0; i < ZC_LOG_RL_SLOTS; i++) {
-		if (rl->slot[i].seen && rl->slot[i].hash == h)
+		bool over = rl->slot[i].used && now_ms - rl->slot[i].since_ms >= rl->slot[i].win_ms;
+
+		if (rl->slot[i].used && rl->slot[i].hash == h) {
 			hit = i;
-		else if (rl->slot[i].dropped && now_ms - rl->slot[i].since_ms >= window_ms &&
-			 notelen && !note[0]) {
-			/* another line's flood is over: say how much of it was left out */
-			snprintf(note, notelen, "last message repeated %u times: %s",
-				 rl->slot[i].dropped, rl->slot[i].text);
-			rl->slot[i].dropped = 0;
+		} else if (over && rl->slot[i].dropped && notelen && !note[0]) {
+			/* another line's window with drops is over: say how much was left out */
+			rl_summary(rl, i, note, notelen);
+			rl_next_window(rl, i, now_ms, window_ms);
 		}
 	}
-	if (hit >= 0 && now_ms - rl->slot[hit].since_ms >= window_ms) {
-		if (rl->slot[hit].dropped && notelen && !note[0])
-			snprintf(note, notelen, "last message repeated %u times: %s",
-				 rl->slot[hit].dropped, rl->slot[hit].text);
-		else if (rl->slot[hit].dropped) {
+	if (hit >= 0 && now_ms - rl->slot[hit].since_ms >= rl->slot[hit].win_ms) {
+		if (rl->slot[hit].dropped && !(notelen && !note[0])) {
 			rl->slot[hit].dropped++; /* summarised by a later call */
 			return false;
 		}
-		rl->slot[hit].since_ms = now_ms;
-		rl->slot[hit].seen = 0;
-		rl->slot[hit].dropped = 0;
+		if (rl->slot[hit].dropped) {
+			/* the flood goes on: this line is in the summary, a quiet window follows */
+			rl->slot[hit].dropped++;
+			rl_summary(rl, hit, note, notelen);
+			rl_next_window(rl, hit, now_ms, window_ms);
+			return false;
+		}
+		rl_next_window(rl, hit, now_ms, window_ms);
 	}
 	if (hit < 0) {
 		hit = (int)(rl->next_victim++ % ZC_LOG_RL_SLOTS);
 		for (int i = 0; i < ZC_LOG_RL_SLOTS; i++)
-			if (!rl->slot[i].seen) {
+			if (!rl->slot[i].used) {
 				hit = i;
 				break;
 			}
+		rl->slot[hit].used = true;
 		rl->slot[hit].hash = h;
 		rl->slot[hit].since_ms = now_ms;
+		rl->slot[hit].win_ms = window_ms;
+		rl->slot[hit].quiet = false;
 		rl->slot[hit].seen = 0;
 		rl->slot[hit].dropped = 0;
 		snprintf(rl->slot[hit].text, sizeof(rl->slot[hit].text), "%.*s",
 			 (int)strcspn(line, "\n"), line);
 	}
-	if (++rl->slot[hit].seen > burst) {
+	if (++rl->slot[hit].seen > (rl->slot[hit].quiet ? 0 : burst)) {
 		rl->slot[hit].dropped++;
 		return false;
 	}

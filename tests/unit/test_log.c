@@ -1,5 +1,6 @@
 /* test_log.c - the repetition limiter of log lines: a burst passes, the flood is counted, the
- * count is reported once the window is over, and other lines are not held back meanwhile. */
+ * count is reported once the window is over, a flood that goes on backs off, and other lines
+ * are not held back meanwhile. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,10 +28,46 @@ static void test_log_rl_passes_a_burst_then_counts(void **state)
 	/* after the window, the next line of any kind carries the summary of the flood */
 	assert_true(zc_log_rl_admit(&rl, "zcfs: later", 2100, 5, 1000, note, sizeof(note)));
 	assert_string_equal(note, "last message repeated 8995 times: fuse: writing device: Bad address");
-	/* and the flooding line passes again, without a second summary */
-	assert_true(zc_log_rl_admit(&rl, "fuse: writing device: Bad address\n", 2200, 5, 1000, note,
+	/* the window after a flood is quiet (2 s): the line is only counted */
+	assert_false(zc_log_rl_admit(&rl, "fuse: writing device: Bad address\n", 2200, 5, 1000, note,
+				     sizeof(note)));
+	assert_string_equal(note, "");
+	/* and summarised when it is over (with the line that ends it), the next quiet window twice
+	 * as long */
+	assert_false(zc_log_rl_admit(&rl, "fuse: writing device: Bad address\n", 4200, 5, 1000, note,
+				     sizeof(note)));
+	assert_string_equal(note, "last message repeated 2 times: fuse: writing device: Bad address");
+	assert_false(zc_log_rl_admit(&rl, "fuse: writing device: Bad address\n", 8100, 5, 1000, note,
+				     sizeof(note)));
+	assert_string_equal(note, "");
+	/* a quiet window with no repeat ends the backoff: the line passes again */
+	assert_false(zc_log_rl_admit(&rl, "fuse: writing device: Bad address\n", 8300, 5, 1000, note,
+				     sizeof(note)));
+	assert_string_equal(note, "last message repeated 2 times: fuse: writing device: Bad address");
+	assert_true(zc_log_rl_admit(&rl, "fuse: writing device: Bad address\n", 30000, 5, 1000, note,
 				    sizeof(note)));
 	assert_string_equal(note, "");
+}
+
+/* A flood of 1,000 lines a second for an hour: a few lines a minute, every repeat counted. */
+static void test_log_rl_long_flood_backs_off(void **state)
+{
+	struct zc_log_rl rl = { 0 };
+	char note[160];
+	unsigned long written = 0, counted = 0, n;
+
+	for (uint64_t ms = 0; ms < 3600 * 1000; ms++) {
+		written += zc_log_rl_admit(&rl, "fuse: writing device: Bad address", ms, 5, 1000, note,
+					   sizeof(note));
+		if (note[0]) {
+			written++;
+			assert_int_equal(sscanf(note, "last message repeated %lu times", &n), 1);
+			counted += n;
+		}
+	}
+	assert_true(written <= 80);
+	/* whatever was not written was counted, except the last window's (not yet summarised) */
+	assert_true(counted + 5 >= 3600ul * 1000 - 64 * 1000);
 }
 
 static void test_log_rl_many_distinct_lines_all_pass(void **state)
@@ -49,6 +86,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_rl_passes_a_burst_then_counts),
 		cmocka_unit_test(test_log_rl_many_distinct_lines_all_pass),
+		cmocka_unit_test(test_log_rl_long_flood_backs_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

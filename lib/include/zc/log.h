@@ -22,12 +22,15 @@ void zc_log_set_sink(zc_log_sink sink, enum zc_log_level max_level);
 /* Repetition limiter (pure: the caller supplies the time and owns the state). Lines are told
  * apart by their text; a line seen more than burst times within window_ms of its first sight is
  * dropped and counted. Once a window with drops is over, the next call writes a summary of it
- * into note ("last message repeated N times: TEXT", else note is ""), to be logged first. */
+ * into note ("last message repeated N times: TEXT", else note is ""), to be logged first, and a
+ * quiet window twice as long follows (up to 64 windows), in which the line is only counted: a
+ * flood that goes on for an hour costs about 70 lines, not 5 a second. */
 #define ZC_LOG_RL_SLOTS 8
 struct zc_log_rl {
 	struct {
 		uint64_t hash, since_ms;
-		unsigned seen, dropped;
+		unsigned win_ms, seen, dropped;
+		bool used, quiet; /* quiet: a window after one with drops, count only */
 		char text[96];
 	} slot[ZC_LOG_RL_SLOTS];
 	unsigned next_victim;
