@@ -393,7 +393,12 @@ static void snap_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 {
 	struct snap *s = ((struct snap_fh *)fh)->snap;
 
+	/* The kernel takes the bytes inside the reply's writev and may wake the reader, whose
+	 * close can release the handle on another thread before writev returns (ASan checks the
+	 * buffer after the call and saw it freed): the reply holds its own reference. */
+	atomic_fetch_add(&s->refs, 1);
 	reply_slice(req, s->data, s->len, size, off);
+	snap_unref(s);
 }
 
 static void snap_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
@@ -597,5 +602,6 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 		return zcd_reply_err(req, op, -ENOMEM);
 	fi->direct_io = k != N_DIR; /* every read comes here, whatever the kernel thinks the size is */
 	fi->keep_cache = 0;
+	fi->noflush = 1; /* a control file has nothing to flush: no FLUSH round trip at close */
 	zcd_fh_reply_open(req, op, fh, ops, fi, NULL);
 }

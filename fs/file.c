@@ -264,9 +264,12 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	zc_stats_open(ctx->stats, f->pt ? ZC_MODE_PASSTHROUGH : zc_file_active(&f->eng));
 	zcd_inode_opened(ctx, in);
 	zcd_prefetch_on_open(req, in, fd); /* plans follow their job; directory scans are seen */
-	/* A read-only handle has nothing to write back and zcfs keeps POSIX locks as OFD locks
-	 * released at RELEASE, so the FLUSH round trip on every close(2) would do nothing. */
-	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && !ctx->opts.writeback;
+	/* FLUSH (on every close(2)) only reports a delayed write error of the backing file: zcfs
+	 * keeps POSIX locks as OFD locks released at RELEASE. A read-only handle has none, nor has
+	 * a file on a local filesystem whose close never fails; the kernel then skips the round
+	 * trip. With writeback the kernel must still write its dirty pages back on close. */
+	fi->noflush = !ctx->opts.writeback &&
+		      ((fi->flags & O_ACCMODE) == O_RDONLY || !zc_close_may_fail(fd));
 	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, 1);
 	/* An interrupted CREATE: the kernel never saw the entry, so its reference goes too. */
 	if (zcd_fh_reply_open(req, op, &f->fh, &file_ops, fi, e) < 0 && e)

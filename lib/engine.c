@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "engine_int.h"
@@ -237,4 +238,25 @@ void zc_file_close(struct zc_file *f)
 	pthread_rwlock_destroy(&f->priv->dlock);
 	free(f->priv);
 	f->priv = NULL;
+}
+
+bool zc_close_may_fail(int fd)
+{
+	/* f_type values of filesystems whose file_operations have no ->flush */
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2/3/4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0xF2F52010, /* f2fs */
+		0xCA451A4E, /* bcachefs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return true;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return false;
+	return true;
 }

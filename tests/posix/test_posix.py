@@ -198,6 +198,29 @@ def main():
             mnt2.close()
         ok(f"listings cached by the kernel, changes through the mount listed at once, backing changes after {stale:.1f} s; cache=none uncached")
 
+        # FLUSH: on a backing whose close(2) cannot fail (this ext4) closing a file written
+        # through the mount costs no round trip; on one whose close can report a delayed write
+        # error (here a FUSE filesystem: a second zcfs over this mount) every close is a FLUSH
+        flushes = lambda mt: mt.stats()["ops"].get("flush", {"count": 0})["count"]
+        f0 = flushes(mnt)
+        for i in range(20):
+            with open(m(f"fl{i}"), "w") as f:
+                f.write("x")
+        assert flushes(mnt) == f0, f"{flushes(mnt) - f0} FLUSHes for 20 closes on a local backing"
+        MF = os.path.join(top, "mntf")
+        os.mkdir(MF)
+        mntf = Mount(ZCFS, M, MF, [], os.path.join(top, "logf"))
+        try:
+            f3 = flushes(mntf)
+            for i in range(20):
+                with open(os.path.join(MF, f"fl{i}"), "a") as f:
+                    f.write("y")
+            assert flushes(mntf) - f3 == 20, f"{flushes(mntf) - f3} FLUSHes for 20 closes on a FUSE backing"
+            assert open(s("fl7")).read() == "xy"
+        finally:
+            mntf.close()
+        ok("no FLUSH round trip on close over a local backing; one per close over a FUSE backing")
+
         # cache=auto: a file changed in the backing directory reads at its new size at the next
         # open. The trap: a short read after the file shrank teaches the kernel the small size,
         # which it would keep for attr_timeout after the file grows again (raw reads: no fstat,

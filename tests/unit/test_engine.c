@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -332,6 +333,23 @@ static void test_engine_dio_align_reports_block_size(void **state)
 	assert_true(off >= 512 && off <= 4096 && (off & (off - 1)) == 0);
 }
 
+/* close(2) never fails on tmpfs (a memfd lives there); a pipe's filesystem is not known to be
+ * so, nor is anything fstatfs refuses. */
+static void test_engine_close_may_fail_by_filesystem(void **state)
+{
+	int mfd = memfd_create("zc", 0), p[2];
+
+	(void)state;
+	assert_true(mfd >= 0);
+	assert_false(zc_close_may_fail(mfd));
+	assert_int_equal(pipe(p), 0);
+	assert_true(zc_close_may_fail(p[0]));
+	assert_true(zc_close_may_fail(-1));
+	close(mfd);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +361,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_engine_direct_falls_back_when_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_splice_copies_small_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine_dio_align_reports_block_size, setup, teardown),
+		cmocka_unit_test(test_engine_close_may_fail_by_filesystem),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,4 +94,9 @@ void zc_file_close(struct zc_file *f);
  * size of the device (BLKSSZGET) or 512. Returns 0, or -EINVAL if fd refuses O_DIRECT. */
 int zc_dio_align(int fd, uint32_t *mem_align, uint32_t *off_align);
 
+/* Whether close(2) of a descriptor of fd's file can report an error (a delayed write error on
+ * NFS, CIFS, FUSE...). False only for local filesystems known to have no flush operation (ext4,
+ * xfs, btrfs, tmpfs, f2fs, bcachefs): there a close never fails. */
+bool zc_close_may_fail(int fd);
+
 #endif
