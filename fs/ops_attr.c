@@ -101,6 +101,14 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	reply_attr(req, ZC_OP_getattr, &st);
 }
 
+static bool is_regular(int pfd, int hfd)
+{
+	struct stat st;
+
+	return hfd >= 0 || (fstatat(pfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode));
+}
+
 /* Apply the attribute changes in valid, on the open handle's descriptor when there is one. */
 static int apply_setattr(int pfd, int hfd, const struct stat *attr, int valid)
 {
@@ -124,9 +132,12 @@ static int apply_setattr(int pfd, int hfd, const struct stat *attr, int valid)
 		if (r < 0)
 			return -errno;
 	}
-	if (valid & FUSE_SET_ATTR_KILL_SUID) {
-		/* KILLPRIV_V2: a truncate or chown by a caller without CAP_FSETID; the daemon,
-		 * writing as root, has to clear the bits the kernel would have. */
+	if ((valid & FUSE_SET_ATTR_KILL_SUID) && is_regular(pfd, hfd)) {
+		/* KILLPRIV_V2: a truncate or chown by a caller without CAP_FSETID (the kernel asks
+		 * for every chown of a non-directory, symlinks included); the daemon, writing as
+		 * root, has to clear the bits the kernel would have. Only a regular file has them to
+		 * clear, and only one may be opened here (a symlink gives ELOOP, a device node would
+		 * be opened). */
 		int fd = hfd >= 0 ? hfd : open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		int rc = fd < 0 ? -errno : zcd_file_kill_privs(fd);
 		if (fd >= 0 && fd != hfd)

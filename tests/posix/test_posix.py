@@ -112,7 +112,21 @@ def main():
         assert not os.path.exists(s("d"))
         os.unlink(m("a-link"))
         assert os.stat(m("a")).st_nlink == 1
-        ok("link (same inode, nlink fresh), symlink/readlink, fifo, socket, char device, mkdir/rmdir, unlink")
+        # chown of what is not a regular file changes it, not what it names, and opens nothing
+        # (the kernel asks the daemon to clear setuid bits on every chown of a non-directory:
+        # that once opened the node, ELOOP for symlinks, ENXIO for a device without a driver)
+        os.symlink("nowhere", m("dangling"))
+        for name in ("sym", "dangling", "fifo", "sock", "null"):
+            os.chown(m(name), 4321, 8765, follow_symlinks=False)
+            st = os.lstat(s(name))
+            assert (st.st_uid, st.st_gid) == (4321, 8765), f"lchown of {name}"
+        assert os.stat(s("a")).st_uid == 1234, "lchown of a symlink changed its target"
+        os.mknod(m("nodrv"), 0o600 | stat.S_IFCHR, os.makedev(240, 201))
+        os.chown(m("nodrv"), 1, 1)
+        assert os.stat(s("nodrv")).st_uid == 1
+        os.utime(m("dangling"), ns=(5_000_000_000, 6_000_000_000), follow_symlinks=False)
+        assert os.lstat(s("dangling")).st_mtime_ns == 6_000_000_000
+        ok("link (same inode, nlink fresh), symlink/readlink, fifo, socket, char device, mkdir/rmdir, unlink; lchown and lutimes of symlinks, chown of special files")
 
         # renames
         os.makedirs(m("x/y"))
