@@ -245,8 +245,8 @@ END {
 	table("Metadata", "tree-find-cold tree-find-warm tree-stat-cold tree-stat-warm big-find-cold big-find-warm big-stat-cold big-stat-warm")
 	table("Daemon cost per GiB read (seq-a; /proc, and zcfs's own stats)", "cpu-per-gib csw-per-gib zcfs-cpu-per-gib zcfs-csw-per-gib")
 	table("Mount-side page cache after the file was read twice (pcache; MiB: cachestat of the reading descriptor, mincore through a map of it, fincore of the mount path, fincore of the backing file)", "pcache-read pcache-cachestat pcache-mincore pcache-fincore pcache-backing")
-	table("Applications (sqlite: create, then 40 updating processes; read-kib: bytes zcfs served during the updates; git: clone, gc, fsck --full)", "sqlite-create sqlite-update sqlite-read-kib git-clone git-gc git-fsck git-total")
-	ratio_table("zcfs ratios: x backing / x best reference", "seq-a seq-b seq-c rand-1 rand-2 dataset write tree-find-cold tree-find-warm tree-stat-cold tree-stat-warm cpu-per-gib sqlite-create sqlite-update git-clone git-gc git-fsck git-total")
+	table("Applications (sqlite: create, then 40 updating processes; read-kib: bytes zcfs served during the updates; git: clone, gc, fsck --full; apps: tar x, tar c, make -j2, numpy.memmap)", "sqlite-create sqlite-update sqlite-read-kib git-clone git-gc git-fsck git-total apps-tar-x apps-tar-c apps-make apps-numpy")
+	ratio_table("zcfs ratios: x backing / x best reference", "seq-a seq-b seq-c rand-1 rand-2 dataset write tree-find-cold tree-find-warm tree-stat-cold tree-stat-warm cpu-per-gib sqlite-create sqlite-update git-clone git-gc git-fsck git-total apps-tar-x apps-tar-c apps-make apps-numpy")
 
 	print "### Targets\n"
 	print "| target | zcfs config | value | against | ratio | result |"
