@@ -31,6 +31,7 @@ struct zcd_ctx {
 	struct zcd_notifier *notifier; /* deferred cache invalidations (notify.h) */
 	struct zcd_ctl *ctl;        /* NULL with -o noctl */
 	struct zcd_prefetch *prefetch; /* reading plans (prefetch.h); NULL before start */
+	struct zcd_lockwait *lockwait; /* lock requests that wait (lockwait.h); NULL before start */
 	_Atomic uint64_t forgets_since_trim; /* inodes forgotten since the last malloc_trim */
 	_Atomic uint64_t cache_seq; /* writes through the mount ended (cache.c); tbl.lock bumps */
 	int root_fd;                /* O_RDONLY|O_DIRECTORY of BACKING, for openat2 below the root */

@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "ctx.h"
 #include "fd.h"
+#include "lockwait.h"
 #include "logpipe.h"
 #include "notify.h"
 #include "ops.h"
@@ -378,7 +379,10 @@ int main(int argc, char *argv[])
 		zc_log(ZC_LOG_WARNING, "no notifier thread: external changes are seen at the next open");
 	if (zcd_prefetch_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no prefetch threads: reading plans are refused");
+	if (zcd_lockwait_start(ctx) < 0)
+		zc_log(ZC_LOG_WARNING, "no lock thread: a lock request that waits holds a worker");
 	r = run_loop(ctx, &cmd);
+	zcd_lockwait_stop(ctx);
 	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
 	zcd_prefetch_stop(ctx); /* before the notifier: dropping leftovers queues invalidations */
 	zcd_notify_stop(ctx);

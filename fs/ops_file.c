@@ -15,6 +15,7 @@
 #include "ctx.h"
 #include "fd.h"
 #include "file.h"
+#include "lockwait.h"
 #include "lookup.h"
 #include "ops.h"
 #include "req.h"
@@ -108,11 +109,13 @@ void zcd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void release_any(fuse_req_t req, enum zc_op op, struct fuse_file_info *fi)
 {
+	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_fh *fh = zcd_fh_of(fi);
 
 	if (fh)
-		zcd_fh_release(zcd_ctx(req), fh, req);
+		zcd_fh_release(ctx, fh, req);
 	zcd_reply_status(req, op, 0);
+	zcd_lockwait_kick(ctx); /* its locks went with its descriptor */
 }
 
 void zcd_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -230,23 +233,20 @@ void zcd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 	fuse_reply_lock(req, lock);
 }
 
+/* A request that has to wait for its lock waits in lockwait's queue, not in this worker. */
 void zcd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
 	       int sleep)
 {
 	int fd = backing_fd(req, ZC_OP_setlk, fi, -EINVAL);
 
-	if (fd < 0)
-		return;
-	lock->l_pid = 0;
-	zcd_reply_status(req, ZC_OP_setlk,
-			 fcntl(fd, sleep ? F_OFD_SETLKW : F_OFD_SETLK, lock) < 0 ? -errno : 0);
+	if (fd >= 0)
+		zcd_lock_take(req, ZC_OP_setlk, fd, lock, 0, sleep);
 }
 
 void zcd_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
 	int fd = backing_fd(req, ZC_OP_flock, fi, -EINVAL);
 
-	if (fd < 0)
-		return;
-	zcd_reply_status(req, ZC_OP_flock, flock(fd, op) < 0 ? -errno : 0);
+	if (fd >= 0)
+		zcd_lock_take(req, ZC_OP_flock, fd, NULL, op, !(op & LOCK_NB));
 }

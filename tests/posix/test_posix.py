@@ -4,7 +4,7 @@ backing directory: attributes, setattr (also on open handles), links, symlinks, 
 renames with flags, open flags, read/write, sync, a 20,000-entry directory, statfs, xattrs, locks
 between processes, fallocate, copy_file_range, SEEK_DATA/SEEK_HOLE, O_DIRECT, ownership and
 permissions of an unprivileged caller (uid 54321), and descriptor leaks. Usage: test_posix.py ZCFS"""
-import ctypes, errno, fcntl, mmap, os, stat, subprocess, sys, tempfile, time
+import ctypes, errno, fcntl, mmap, os, signal, stat, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
 from zcfstest import Mount, assert_clean_log, done, ok, require_fuse, run_as, temp_tree  # noqa: E402
@@ -308,6 +308,59 @@ def main():
             os._exit(0)
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "locks not released at close"
         ok("POSIX and flock locks conflict between processes, non-overlapping ranges do not, close releases")
+
+        # waiting for a lock must not take a request worker: 24 waiters (more than the 10
+        # workers) while the mount keeps answering others; each gets its lock once released;
+        # a waiter interrupted by a signal or killed leaves at once
+        open(m("wl"), "w").write("x")
+        hold = os.open(m("wl"), os.O_RDWR)
+        fcntl.lockf(hold, fcntl.LOCK_EX)
+        fcntl.flock(hold, fcntl.LOCK_EX)
+        def waiter(kind):
+            os.close(hold)  # the lock is its open file description's (OFD semantics)
+            f2 = os.open(m("wl"), os.O_RDWR)
+            if kind == "posix":
+                fcntl.lockf(f2, fcntl.LOCK_EX)
+            else:
+                fcntl.flock(f2, fcntl.LOCK_EX)
+            os._exit(0)
+        kids = []
+        for i in range(24):
+            pid = os.fork()
+            if pid == 0:
+                waiter("posix" if i % 2 else "flock")
+            kids.append(pid)
+        def sigwaiter():
+            signal.signal(signal.SIGALRM, lambda *a: os._exit(0))
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            os.close(hold)
+            f2 = os.open(m("wl"), os.O_RDWR)
+            fcntl.lockf(f2, fcntl.LOCK_EX)
+            os._exit(3)  # got the lock while it was held
+        intr = os.fork()
+        if intr == 0:
+            sigwaiter()
+        victim = os.fork()
+        if victim == 0:
+            waiter("posix")
+        time.sleep(0.5)
+        r = subprocess.run(["cat", m("wl")], capture_output=True, timeout=10)
+        assert r.returncode == 0 and os.listdir(M), "mount not answering while locks wait"
+        t0 = time.monotonic()
+        assert os.waitstatus_to_exitcode(os.waitpid(intr, 0)[1]) == 0, "an interrupted lock wait took the lock"
+        os.kill(victim, signal.SIGKILL)
+        os.waitpid(victim, 0)
+        assert time.monotonic() - t0 < 5, f"interrupted/killed waiters took {time.monotonic() - t0:.1f} s to leave"
+        for pid in kids:
+            assert os.waitpid(pid, os.WNOHANG) == (0, 0), "a waiter got its lock while it was held"
+        os.close(hold)  # releases both locks
+        deadline = time.monotonic() + 20
+        for pid in kids:
+            while (st := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+                assert time.monotonic() < deadline, "waiters did not all get the lock within 20 s of its release"
+                time.sleep(0.02)
+            assert os.waitstatus_to_exitcode(st[1]) == 0
+        ok("24 lock waiters (POSIX and flock) hold no worker: the mount answers meanwhile; all get the lock after release; a signal or SIGKILL ends a wait at once")
 
         # fallocate, punch hole, SEEK_DATA/HOLE, copy_file_range
         fd = os.open(m("sp"), os.O_CREAT | os.O_RDWR, 0o644)
