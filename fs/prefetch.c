@@ -418,15 +418,31 @@ struct plan *zcd_pf_plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const 
 
 /* Put p on the list (it is active from now). -EAGAIN when too many are, or too many of its
  * owner's. */
-int zcd_pf_plan_add(struct zcd_prefetch *pf, struct plan *p)
+static bool room_for_locked(struct zcd_prefetch *pf, uid_t uid)
 {
 	unsigned mine = 0;
+
+	for (struct plan *q = pf->plans; q; q = q->next)
+		mine += q->counted && q->uid == uid;
+	return pf->nactive < MAX_ACTIVE && (uid == 0 || mine < MAX_ACTIVE_USER);
+}
+
+bool zcd_pf_room_for(struct zcd_prefetch *pf, uid_t uid)
+{
+	bool ok;
+
+	pthread_mutex_lock(&pf->lock);
+	ok = room_for_locked(pf, uid);
+	pthread_mutex_unlock(&pf->lock);
+	return ok;
+}
+
+int zcd_pf_plan_add(struct zcd_prefetch *pf, struct plan *p)
+{
 	int id;
 
 	pthread_mutex_lock(&pf->lock);
-	for (struct plan *q = pf->plans; q; q = q->next)
-		mine += q->counted && q->uid == p->uid;
-	if (pf->nactive >= MAX_ACTIVE || (p->uid != 0 && mine >= MAX_ACTIVE_USER)) {
+	if (!room_for_locked(pf, p->uid)) {
 		pthread_mutex_unlock(&pf->lock);
 		return -EAGAIN;
 	}

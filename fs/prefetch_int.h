@@ -74,6 +74,8 @@ struct plan *zcd_pf_plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const 
 /* Put p on the list, active from now: its id, or -EAGAIN when too many plans (or too many of
  * its owner's) are active. Takes pf->lock. */
 int zcd_pf_plan_add(struct zcd_prefetch *pf, struct plan *p);
+/* Would zcd_pf_plan_add() take another plan of uid now? Takes pf->lock. */
+bool zcd_pf_room_for(struct zcd_prefetch *pf, uid_t uid);
 void zcd_pf_plan_free(struct plan *p);
 
 /* An open of regular file in by the caller of req, when -o scan_prefetch: note it in the scan

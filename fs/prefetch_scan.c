@@ -14,6 +14,11 @@
 #include "req.h"
 #include "zc/plan.h"
 
+/* A scan plan is made by any user's opens: bounded, so a directory of a million long names
+ * cannot make the root daemon hold them all (larger directories get no scan plan). */
+#define SCAN_MAX_FILES 16384
+#define SCAN_MAX_BYTES (4u << 20)
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -43,7 +48,7 @@ static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath
 	struct zcd_plan_req r = { 0 };
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	char **names = NULL, **paths = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, bytes = 0;
 	struct dirent *de;
 	struct plan *p;
 	gid_t groups[MAX_GROUPS];
@@ -51,6 +56,8 @@ static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath
 	DIR *dp;
 	int fd, ng, id;
 
+	if (!zcd_pf_room_for(ctx->prefetch, fc->uid))
+		return; /* the user has as many plans as allowed: do not list for nothing */
 	ng = fuse_req_getgroups(req, MAX_GROUPS, groups);
 	if (ng < 0)
 		ng = 0;
@@ -69,6 +76,11 @@ static void plan_scan(fuse_req_t req, struct zcd_inode *dir, const char *dirpath
 	while ((de = readdir(dp))) {
 		if (de->d_type != DT_REG || strcmp(de->d_name, after) <= 0)
 			continue;
+		bytes += strlen(de->d_name) + 1 + sizeof(ino_t);
+		if (n == SCAN_MAX_FILES || bytes > SCAN_MAX_BYTES) {
+			closedir(dp);
+			goto out_free; /* too large to plan */
+		}
 		if (n == cap) {
 			size_t nc = cap ? 2 * cap : 256;
 			char **v = realloc(names, nc * sizeof(*v));

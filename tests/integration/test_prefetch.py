@@ -262,8 +262,19 @@ def main():
         assert mine == 4, f"{mine} active plans for one user:\n{text}"
         res = run_as(USER, USER, [], lambda: os.open(m(".zcfs", "ctl"), os.O_RDWR))
         assert res == ["err", "EACCES"], res
+        # a directory of more than 16,384 files gets no scan plan: the daemon would hold every name
+        os.mkdir(s("huge"))
+        for k in range(16400):
+            os.close(os.open(s("huge", f"f{k:05d}"), os.O_CREAT | os.O_WRONLY, 0o644))
+        os.chown(s("huge"), 0, 0)
+        before = mnt.ctl("plan status").count("plan=")
+        for k in range(6):
+            os.close(os.open(m("huge", f"f{k:05d}"), os.O_RDONLY))
+        time.sleep(0.3)
+        assert mnt.ctl("plan status").count("plan=") == before, "a scan plan for 16,400 files"
         ok(f"scan_prefetch as user {USER}: a scan plan ({st['hits']} hits) that skips root-only files; "
-           "none in a directory the user cannot list; 4 active plans at most; ctl stays the owner's")
+           "none in a directory the user cannot list; 4 active plans at most; ctl stays the owner's; "
+           "none for a directory of more than 16,384 files")
     finally:
         mnt.close()
     assert_clean_log(log)
