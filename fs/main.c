@@ -60,9 +60,10 @@ static size_t probe_request_size(void)
 
 static void log_to_fuse(enum zc_log_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char line[1024], clean[1024];
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fuse_log((enum fuse_log_level)level, "zcfs: %s\n", line);
+	/* paths and xattr values are the users': no control bytes reach the log */
+	fuse_log((enum fuse_log_level)level, "zcfs: %s\n", zc_log_clean(clean, sizeof(clean), line));
 }
 
 static void zcd_init(void *userdata, struct fuse_conn_info *conn)

@@ -1,6 +1,7 @@
 /* log.c - see zc/log.h. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +16,29 @@ void zc_log_set_sink(zc_log_sink sink, enum zc_log_level max_level)
 	log_max = max_level;
 }
 
+char *zc_log_clean(char *dst, size_t dstlen, const char *src)
+{
+	size_t o = 0;
+
+	if (!dstlen)
+		return dst;
+	for (; *src; src++) {
+		unsigned char c = (unsigned char)*src;
+		if (c < 0x20 || c == 0x7f) {
+			if (o + 4 >= dstlen)
+				break;
+			snprintf(dst + o, 5, "\\x%02x", c);
+			o += 4;
+		} else {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
 void zc_log(enum zc_log_level level, const char *fmt, ...)
 {
 	va_list ap;
@@ -25,9 +49,9 @@ void zc_log(enum zc_log_level level, const char *fmt, ...)
 	if (log_sink) {
 		log_sink(level, fmt, ap);
 	} else {
-		char line[1024];
+		char line[1024], clean[1024];
 		vsnprintf(line, sizeof(line), fmt, ap);
-		fprintf(stderr, "%s\n", line);
+		fprintf(stderr, "%s\n", zc_log_clean(clean, sizeof(clean), line));
 	}
 	va_end(ap);
 }
@@ -123,7 +147,7 @@ static struct zc_log_rl rl_state; /* rl_lock */
 void zc_log_write_limited(FILE *f, const char *line)
 {
 	struct timespec ts;
-	char note[160];
+	char note[160], clean[1024];
 	size_t n = strlen(line);
 	bool ok;
 
@@ -132,8 +156,11 @@ void zc_log_write_limited(FILE *f, const char *line)
 	ok = zc_log_rl_admit(&rl_state, line, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
 			     5, 1000, note, sizeof(note));
 	if (note[0])
-		fprintf(f, "zcfs: %s\n", note);
-	if (ok)
-		fprintf(f, "%s%s", line, n && line[n - 1] == '\n' ? "" : "\n");
+		fprintf(f, "zcfs: %s\n", zc_log_clean(clean, sizeof(clean), note));
+	if (ok) {
+		char *nl = n && line[n - 1] == '\n' ? strndup(line, n - 1) : NULL;
+		fprintf(f, "%s\n", zc_log_clean(clean, sizeof(clean), nl ? nl : line));
+		free(nl);
+	}
 	pthread_mutex_unlock(&rl_lock);
 }

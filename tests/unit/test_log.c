@@ -81,12 +81,26 @@ static void test_log_rl_many_distinct_lines_all_pass(void **state)
 	}
 }
 
+/* A value with a newline and a terminal escape stays on its line, escaped; cut to fit. */
+static void test_log_clean_escapes_control_bytes(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_string_equal(zc_log_clean(out, sizeof(out), "bad value 'x\nzcfs: FAKE\033[2J'"),
+			    "bad value 'x\\x0azcfs: FAKE\\x1b[2J'");
+	assert_string_equal(zc_log_clean(out, sizeof(out), "plain \xc3\xa9 text"), "plain \xc3\xa9 text");
+	assert_string_equal(zc_log_clean(out, 6, "ab\ncd"), "ab");
+	assert_string_equal(zc_log_clean(out, 7, "ab\ncd"), "ab\\x0a");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_rl_passes_a_burst_then_counts),
 		cmocka_unit_test(test_log_rl_many_distinct_lines_all_pass),
 		cmocka_unit_test(test_log_rl_long_flood_backs_off),
+		cmocka_unit_test(test_log_clean_escapes_control_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,11 @@ void zc_log(enum zc_log_level level, const char *fmt, ...) __attribute__((format
 /* Replace the sink (NULL restores stderr) and the most verbose level that is emitted. */
 void zc_log_set_sink(zc_log_sink sink, enum zc_log_level max_level);
 
+/* Copy src into dst (always terminated, cut to fit) with every control byte (below 0x20, 0x7f)
+ * written as \xNN: names and xattr values quoted in a line cannot start a forged line of
+ * their own or send terminal escapes. Returns dst. */
+char *zc_log_clean(char *dst, size_t dstlen, const char *src);
+
 /* Repetition limiter (pure: the caller supplies the time and owns the state). Lines are told
  * apart by their text; a line seen more than burst times within window_ms of its first sight is
  * dropped and counted. Once a window with drops is over, the next call writes a summary of it
