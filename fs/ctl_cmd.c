@@ -20,6 +20,7 @@
 #include "prefetch.h"
 #include "req.h"
 #include "zc/ctl.h"
+#include "zc/log.h"
 #include "zc/resid.h"
 
 #define CTL_REPLY_MAX_RANGES 4096
@@ -116,14 +117,17 @@ static void residency_single(struct cmd_run *run, const struct zc_resid *r)
 
 static void residency_line(struct cmd_run *run, const struct zc_resid *r, const char *relpath)
 {
+	char clean[3 * PATH_MAX];
 	int n;
 
 	if (run->out_bytes >= CTL_REPLY_MAX_BYTES) {
 		run->truncated = true;
 		return;
 	}
+	/* a name with a newline must not make a reply line of its own */
 	n = fprintf(run->out, "file=%llu %llu %llu %s\n", (unsigned long long)r->total_pages,
-		    (unsigned long long)r->resident_pages, (unsigned long long)r->file_bytes, relpath);
+		    (unsigned long long)r->resident_pages, (unsigned long long)r->file_bytes,
+		    zc_log_clean(clean, sizeof(clean), relpath));
 	run->out_bytes += n > 0 ? (size_t)n : 0;
 }
 

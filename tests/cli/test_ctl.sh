@@ -138,7 +138,12 @@ r=$(ctl "residency -r dir"); [ "$(key files <<<"$r")" = 8 ] && [ "$(grep -c '^fi
 r=$(ctl "evict -r dir"); [ "$(key files <<<"$r")" = 8 ] || fail "evict -r: $r"
 r=$(ctl "prefetch -r ."); [ "$(key files <<<"$r")" -ge 10 ] || fail "prefetch -r .: $r"
 for c in "sync small" "flush small" "syncfs"; do [ "$(ctl "$c" | head -n1)" = ok ] || fail "$c"; done
-ok "residency/evict/prefetch -r over a tree, sync, flush, syncfs"
+# a name with a newline stays on its file= line (escaped), it cannot forge a reply line
+mkdir "$t/src/nl" && printf x >"$t/src/nl/$(printf 'evil\nfiles=999')"
+r=$(ctl "residency -r nl")
+[ "$(grep -c '^files=' <<<"$r")" = 1 ] && [ "$(key files <<<"$r")" = 1 ] && grep -q '^file=.*/evil\\x0afiles=999$' <<<"$r" ||
+  fail "residency -r of a name with a newline: $r"
+ok "residency/evict/prefetch -r over a tree, sync, flush, syncfs; names with a newline escaped"
 
 # --- every error path gets an error reply and changes nothing
 err() { local r; r=$(ctl "$1" | head -n1); [[ $r == "error $2:"* ]] || fail "'$1' -> '$r', expected error $2"; }
