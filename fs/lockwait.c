@@ -1,5 +1,7 @@
 /* lockwait.c - see lockwait.h: a list of waiting lock requests, retried without blocking by one
  * thread whenever a lock may have been released and at least every TICK_NS. */
+#include "config.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,6 +36,16 @@ struct zcd_lockwait {
 	bool stop, kicked;   /* lock */
 	_Atomic unsigned waiting; /* n, readable without the lock */
 };
+
+static bool req_is_uring(fuse_req_t req)
+{
+#if ZC_HAVE_FUSE_IO_URING
+	return fuse_req_is_uring(req);
+#else
+	(void)req;
+	return false;
+#endif
+}
 
 /* One try without blocking: 0, -EAGAIN if it would block, or another -errno. */
 static int try_once(int fd, enum zc_op op, struct flock *lk, int flock_op)
@@ -194,7 +206,9 @@ void zcd_lock_take(fuse_req_t req, enum zc_op op, int fd, const struct flock *lk
 	struct flock copy = lk ? *lk : (struct flock){ 0 };
 	int rc;
 
-	if (wait && !ctx->lockwait) { /* no retry thread: wait here, as before */
+	/* No retry thread, or a request that came over io_uring (libfuse 3.18 answers those only
+	 * from the ring's own thread): wait here, as before. */
+	if (wait && (!ctx->lockwait || req_is_uring(req))) {
 		if (op == ZC_OP_setlk)
 			rc = fcntl(fd, F_OFD_SETLKW, &copy) < 0 ? -errno : 0;
 		else
