@@ -191,7 +191,10 @@ static int enqueue(struct zcd_lockwait *w, fuse_req_t req, enum zc_op op, int fd
 		*pp = it; /* the end: oldest first */
 		w->n++;
 		atomic_store(&w->waiting, w->n);
-		/* no kick: the next tick retries it, after the worker has returned */
+		/* An idle thread sleeps without a timeout: wake it into its ticks, or a lock held
+		 * through the backing directory (no unlock here to kick it) is never retried. */
+		if (w->n == 1)
+			pthread_cond_signal(&w->cond);
 	}
 	pthread_mutex_unlock(&w->lock);
 	if (rc < 0)

@@ -369,7 +369,27 @@ def main():
                     assert time.monotonic() < deadline, "waiters did not all get the lock within 20 s of its release"
                     time.sleep(0.02)
                 assert os.waitstatus_to_exitcode(st[1]) == 0
-            ok("24 lock waiters (POSIX and flock) hold no worker: the mount answers meanwhile; all get the lock after release"
+            # a lock held through the backing directory, released there: no unlock passes
+            # through the mount, the waiter must still get it
+            bh = os.open(s("wl"), os.O_RDWR)
+            fcntl.flock(bh, fcntl.LOCK_EX)
+            pid = os.fork()
+            if pid == 0:
+                os.close(bh)
+                f2 = os.open(m("wl"), os.O_RDWR)
+                fcntl.flock(f2, fcntl.LOCK_EX)
+                os._exit(0)
+            time.sleep(0.3)
+            assert os.waitpid(pid, os.WNOHANG) == (0, 0), "flock taken while held on the backing file"
+            os.close(bh)
+            deadline = time.monotonic() + 5
+            while (st := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    raise AssertionError("a lock released in the backing directory never reached its waiter")
+                time.sleep(0.02)
+            ok("24 lock waiters (POSIX and flock) hold no worker: the mount answers meanwhile; all get the lock after release, also one held and released in the backing directory"
                + ("" if uring else "; a signal or SIGKILL ends a wait at once"))
 
         # fallocate, punch hole, SEEK_DATA/HOLE, copy_file_range
