@@ -25,16 +25,16 @@ struct waiter {
 	int fd, flock_op;
 	struct flock lk;
 	uid_t uid;
+	int rc; /* the answer, once out of the queue */
 };
 
 struct zcd_lockwait {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct waiter *head; /* lock; oldest first */
-	unsigned n;          /* lock */
-	bool stop, kicked;   /* lock */
-	_Atomic unsigned waiting; /* n, readable without the lock */
+	struct waiter *head;      /* lock; oldest first */
+	bool stop, kicked;        /* lock */
+	_Atomic unsigned waiting; /* length of head's list; changed under lock, read without */
 };
 
 static bool req_is_uring(fuse_req_t req)
@@ -66,28 +66,51 @@ static bool releases(enum zc_op op, const struct flock *lk, int flock_op)
 	return op == ZC_OP_setlk ? lk->l_type == F_UNLCK : (flock_op & LOCK_UN) != 0;
 }
 
+/* Reply to each of the done list's requests, with no lock held, and free them. */
+static void answer(struct waiter *done)
+{
+	while (done) {
+		struct waiter *it = done;
+		done = it->next;
+		zcd_reply_status(it->req, it->op, it->rc);
+		free(it);
+	}
+}
+
+/* Move the waits that can end now (taken, interrupted, failed) from the queue to done. */
+static struct waiter *retry_locked(struct zcd_lockwait *w)
+{
+	struct waiter *done = NULL, **pp = &w->head;
+
+	while (*pp) {
+		struct waiter *it = *pp;
+		it->rc = fuse_req_interrupted(it->req) ? -EINTR
+						       : try_once(it->fd, it->op, &it->lk, it->flock_op);
+		if (it->rc == -EAGAIN) {
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		atomic_fetch_sub(&w->waiting, 1);
+		it->next = done;
+		done = it;
+	}
+	return done;
+}
+
 static void *run(void *arg)
 {
 	struct zcd_lockwait *w = arg;
 	struct timespec until;
+	struct waiter *done;
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop) {
-		struct waiter **pp = &w->head;
-
-		while (*pp) {
-			struct waiter *it = *pp;
-			int rc = fuse_req_interrupted(it->req) ? -EINTR
-							       : try_once(it->fd, it->op, &it->lk, it->flock_op);
-			if (rc == -EAGAIN) {
-				pp = &it->next;
-				continue;
-			}
-			*pp = it->next;
-			w->n--;
-			atomic_store(&w->waiting, w->n);
-			zcd_reply_status(it->req, it->op, rc);
-			free(it);
+		done = retry_locked(w);
+		if (done) {
+			pthread_mutex_unlock(&w->lock);
+			answer(done);
+			pthread_mutex_lock(&w->lock);
 		}
 		if (!w->head) {
 			while (!w->head && !w->stop)
@@ -105,13 +128,12 @@ static void *run(void *arg)
 			;
 		w->kicked = false;
 	}
-	while (w->head) { /* stopping: nobody will retry these */
-		struct waiter *it = w->head;
-		w->head = it->next;
-		zcd_reply_status(it->req, it->op, -EINTR);
-		free(it);
-	}
+	done = w->head; /* stopping: nobody will retry these */
+	w->head = NULL;
 	pthread_mutex_unlock(&w->lock);
+	for (struct waiter *it = done; it; it = it->next)
+		it->rc = -EINTR;
+	answer(done);
 	return NULL;
 }
 
@@ -185,15 +207,14 @@ static int enqueue(struct zcd_lockwait *w, fuse_req_t req, enum zc_op op, int fd
 	pthread_mutex_lock(&w->lock);
 	for (pp = &w->head; *pp; pp = &(*pp)->next)
 		mine += (*pp)->uid == it->uid;
-	if (w->stop || w->n >= MAX_WAITS || (it->uid != 0 && mine >= MAX_WAITS_PER_UID)) {
+	if (w->stop || atomic_load(&w->waiting) >= MAX_WAITS ||
+	    (it->uid != 0 && mine >= MAX_WAITS_PER_UID)) {
 		rc = -ENOLCK;
 	} else {
 		*pp = it; /* the end: oldest first */
-		w->n++;
-		atomic_store(&w->waiting, w->n);
 		/* An idle thread sleeps without a timeout: wake it into its ticks, or a lock held
 		 * through the backing directory (no unlock here to kick it) is never retried. */
-		if (w->n == 1)
+		if (atomic_fetch_add(&w->waiting, 1) == 0)
 			pthread_cond_signal(&w->cond);
 	}
 	pthread_mutex_unlock(&w->lock);

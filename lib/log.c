@@ -1,7 +1,6 @@
 /* log.c - see zc/log.h. */
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -158,9 +157,9 @@ void zc_log_write_limited(FILE *f, const char *line)
 	if (note[0])
 		fprintf(f, "zcfs: %s\n", zc_log_clean(clean, sizeof(clean), note));
 	if (ok) {
-		char *nl = n && line[n - 1] == '\n' ? strndup(line, n - 1) : NULL;
-		fprintf(f, "%s\n", zc_log_clean(clean, sizeof(clean), nl ? nl : line));
-		free(nl);
+		char bare[1024]; /* without its newline, which zc_log_clean would escape */
+		snprintf(bare, sizeof(bare), "%.*s", (int)(n && line[n - 1] == '\n' ? n - 1 : n), line);
+		fprintf(f, "%s\n", zc_log_clean(clean, sizeof(clean), bare));
 	}
 	pthread_mutex_unlock(&rl_lock);
 }

@@ -340,26 +340,20 @@ def main():
                 f2 = os.open(m("wl"), os.O_RDWR)
                 fcntl.lockf(f2, fcntl.LOCK_EX)
                 os._exit(3)  # got the lock while it was held
-            # over io_uring the kernel's INTERRUPT does not reach libfuse 3.18: a signalled waiter
-            # waits until the lock is free (docs/architecture.md), so only /dev/fuse checks it
-            uring = "io_uring" in os.environ.get("ZCFS_EXTRA_OPTS", "")
-            intr = victim = None
-            if not uring:
-                intr = os.fork()
-                if intr == 0:
-                    sigwaiter()
-                victim = os.fork()
-                if victim == 0:
-                    waiter("posix")
+            intr = os.fork()
+            if intr == 0:
+                sigwaiter()
+            victim = os.fork()
+            if victim == 0:
+                waiter("posix")
             time.sleep(0.5)
             r = subprocess.run(["cat", m("wl")], capture_output=True, timeout=10)
             assert r.returncode == 0 and os.listdir(M), "mount not answering while locks wait"
             t0 = time.monotonic()
-            if not uring:
-                assert os.waitstatus_to_exitcode(os.waitpid(intr, 0)[1]) == 0, "an interrupted lock wait took the lock"
-                os.kill(victim, signal.SIGKILL)
-                os.waitpid(victim, 0)
-                assert time.monotonic() - t0 < 5, f"interrupted/killed waiters took {time.monotonic() - t0:.1f} s to leave"
+            assert os.waitstatus_to_exitcode(os.waitpid(intr, 0)[1]) == 0, "an interrupted lock wait took the lock"
+            os.kill(victim, signal.SIGKILL)
+            os.waitpid(victim, 0)
+            assert time.monotonic() - t0 < 5, f"interrupted/killed waiters took {time.monotonic() - t0:.1f} s to leave"
             for pid in kids:
                 assert os.waitpid(pid, os.WNOHANG) == (0, 0), "a waiter got its lock while it was held"
             os.close(hold)  # releases both locks
@@ -389,8 +383,7 @@ def main():
                     os.waitpid(pid, 0)
                     raise AssertionError("a lock released in the backing directory never reached its waiter")
                 time.sleep(0.02)
-            ok("24 lock waiters (POSIX and flock) hold no worker: the mount answers meanwhile; all get the lock after release, also one held and released in the backing directory"
-               + ("" if uring else "; a signal or SIGKILL ends a wait at once"))
+            ok("24 lock waiters (POSIX and flock) hold no worker: the mount answers meanwhile; all get the lock after release, also one held and released in the backing directory; a signal or SIGKILL ends a wait at once")
 
         # fallocate, punch hole, SEEK_DATA/HOLE, copy_file_range
         fd = os.open(m("sp"), os.O_CREAT | os.O_RDWR, 0o644)
