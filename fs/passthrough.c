@@ -1,6 +1,9 @@
 /* passthrough.c - see passthrough.h. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "ctx.h"
@@ -31,6 +34,24 @@ static bool permanent(int err)
 }
 #endif
 
+#if ZC_HAVE_FUSE_PASSTHROUGH
+/* The kernel keeps the registered backing file until the inode's last passthrough handle is
+ * released: registering the opener's own descriptor would keep that opener's open file
+ * description, and the OFD and flock locks on it, alive after its close while other handles
+ * stay open (waiters for its lock then never got it). A reopen of the same file with the same
+ * flags gives the kernel a description of its own. -1 when the reopen fails. */
+static int private_description(int fd)
+{
+	char proc[64];
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return open(proc, (fl & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+}
+#endif
+
 enum zc_mode zcd_pt_open(fuse_req_t req, struct zcd_inode *in, int fd, enum zc_mode mode,
 			 struct fuse_file_info *fi, int *why)
 {
@@ -50,9 +71,14 @@ enum zc_mode zcd_pt_open(fuse_req_t req, struct zcd_inode *in, int fd, enum zc_m
 		rc = -ETXTBSY; /* open in another mode: the kernel would answer EIO */
 #if ZC_HAVE_FUSE_PASSTHROUGH
 	if (rc == 0 && !in->backing_id) {
-		int id;
+		int id, own = private_description(fd);
 		errno = 0;
-		id = fuse_passthrough_open(req, fd);
+		id = fuse_passthrough_open(req, own >= 0 ? own : fd);
+		if (own >= 0) {
+			int e = errno;
+			close(own); /* the kernel holds its own reference */
+			errno = e;
+		}
 		if (id > 0)
 			in->backing_id = id;
 		else
