@@ -158,3 +158,17 @@ void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct st
 		absorb_locked(in, st, seq);
 	pthread_mutex_unlock(&ctx->tbl.lock);
 }
+
+bool zcd_cache_is_own(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+		      uint64_t seq)
+{
+	struct zcd_stamp now;
+	bool own;
+
+	stamp_of(st, &now);
+	pthread_mutex_lock(&ctx->tbl.lock);
+	own = !is_current_locked(in, seq) ||
+	      (in->stamp_valid && !in->stamp_behind && stamp_equal(&in->stamp, &now));
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	return own;
+}

@@ -39,6 +39,10 @@ void zcd_cache_write_end(struct zcd_ctx *ctx, struct zcd_inode *in, const struct
  * (notify_store): the next open keeps those pages unless the file changes before. */
 void zcd_cache_stored(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
 		      uint64_t seq);
+/* Is st (taken after seq) what the mount's own changes left (the stamp), or may a write of the
+ * mount's still be on its way? For notifications that do not say who changed a file. */
+bool zcd_cache_is_own(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
+		      uint64_t seq);
 /* A change made through the mount without a write (chmod, xattrs, link, rename): absorb st. */
 void zcd_cache_absorb(struct zcd_ctx *ctx, struct zcd_inode *in, const struct stat *st,
 		      uint64_t seq);

@@ -14,6 +14,7 @@
 #include "ctl.h"
 #include "ctl_int.h"
 #include "ctx.h"
+#include "watch.h"
 #include "handle.h"
 #include "prefetch.h"
 #include "req.h"
@@ -158,12 +159,13 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 	if (k == N_CONFIG) {
 		text = zcd_opts_describe(&ctx->opts);
 		if (text) {
-			char *more = NULL;
+			char *more = NULL, watch[512];
 			/* What the options resolved to on this machine. */
+			zcd_watch_describe(ctx, watch, sizeof(watch));
 			if (asprintf(&more, "%s# effective\nfd_limit=%u\nfd_reserve=%u\nfd_cache_max=%u\n"
-				     "max_open_per_uid=%u\nhandles=%s\n", text, ctx->fds.limit,
+				     "max_open_per_uid=%u\nhandles=%s\nwatching=%s\n", text, ctx->fds.limit,
 				     ctx->fds.reserve, ctx->fds.cache_max, ctx->fds.per_uid_max,
-				     ctx->fds.handles_ok ? "yes" : "no") < 0)
+				     ctx->fds.handles_ok ? "yes" : "no", watch) < 0)
 				more = NULL;
 			free(text);
 			text = more;

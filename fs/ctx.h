@@ -20,6 +20,7 @@ struct zcd_ctl;
 struct zcd_file;
 struct zcd_notifier;
 struct zcd_prefetch;
+struct zcd_watch;
 
 struct zcd_ctx {
 	struct zcd_opts opts;       /* immutable after start-up */
@@ -29,6 +30,7 @@ struct zcd_ctx {
 	struct zc_stats *stats;
 	struct fuse_session *se;
 	struct zcd_notifier *notifier; /* deferred cache invalidations (notify.h) */
+	struct zcd_watch *watch;    /* backing change notification (watch.h); NULL before start */
 	struct zcd_ctl *ctl;        /* NULL with -o noctl */
 	struct zcd_prefetch *prefetch; /* reading plans (prefetch.h); NULL before start */
 	struct zcd_lockwait *lockwait; /* lock requests that wait (lockwait.h); NULL before start */

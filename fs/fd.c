@@ -9,6 +9,7 @@
 
 #include "ctx.h"
 #include "fd.h"
+#include "watch.h"
 #include "inode_int.h"
 #include "req.h"
 #include "zc/log.h"
@@ -85,6 +86,8 @@ int zcd_fds_mount_idx(struct zcd_ctx *ctx, int mount_id, int dirfd)
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	if (mfd >= 0)
 		close(mfd);
+	else if (idx >= 0)
+		zcd_watch_add_fs(ctx, dirfd); /* a new filesystem below BACKING */
 	return idx;
 }
 

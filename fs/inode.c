@@ -8,12 +8,31 @@
 
 #include "ctx.h"
 #include "inode_int.h"
+#include "watch.h"
 #include "zc/log.h"
 
 static size_t hash_key(dev_t dev, ino_t ino, size_t nbuckets)
 {
 	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
 	return (size_t)(h >> 17) & (nbuckets - 1);
+}
+
+static size_t hash_handle(dev_t dev, int type, unsigned bytes, const unsigned char *data,
+			  size_t nbuckets)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)dev ^ ((uint64_t)(unsigned)type << 32);
+
+	for (unsigned i = 0; i < bytes; i++)
+		h = (h ^ data[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	return (size_t)h & (nbuckets - 1);
+}
+
+static bool handle_is(const struct file_handle *fh, int type, unsigned bytes,
+		      const unsigned char *data)
+{
+	return fh && fh->handle_type == type && fh->handle_bytes == bytes &&
+	       memcmp(fh->f_handle, data, bytes) == 0;
 }
 
 /* ---- LRU of idle descriptors ---- */
@@ -60,7 +79,8 @@ int zcd_table_init(struct zcd_ctx *ctx)
 	pthread_mutex_init(&t->lock, NULL);
 	t->nbuckets = 1u << 16;
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->buckets)
+	t->fh_buckets = calloc(t->nbuckets, sizeof(*t->fh_buckets));
+	if (!t->buckets || !t->fh_buckets)
 		return -ENOMEM;
 	t->lru.lru_next = t->lru.lru_prev = &t->lru;
 	t->all.all_next = t->all.all_prev = &t->all;
@@ -100,6 +120,7 @@ void zcd_table_destroy(struct zcd_ctx *ctx)
 		zcd_inode_free(in);
 	}
 	free(t->buckets);
+	free(t->fh_buckets);
 	pthread_mutex_destroy(&t->lock);
 }
 
@@ -137,6 +158,12 @@ void zcd_tbl_insert_locked(struct zcd_ctx *ctx, struct zcd_inode *in)
 	t->buckets[b] = in;
 	in->hashed = true;
 	t->count++;
+	if (in->fh) {
+		b = hash_handle(in->dev, in->fh->handle_type, in->fh->handle_bytes, in->fh->f_handle,
+				t->nbuckets);
+		in->fh_hnext = t->fh_buckets[b];
+		t->fh_buckets[b] = in;
+	}
 	in->all_next = &t->all;
 	in->all_prev = t->all.all_prev;
 	t->all.all_prev->all_next = in;
@@ -158,6 +185,15 @@ void zcd_tbl_unhash_locked(struct zcd_table *t, struct zcd_inode *in)
 	in->hnext = NULL;
 	in->hashed = false;
 	t->count--;
+	if (in->fh) {
+		pp = &t->fh_buckets[hash_handle(in->dev, in->fh->handle_type, in->fh->handle_bytes,
+						in->fh->f_handle, t->nbuckets)];
+		while (*pp && *pp != in)
+			pp = &(*pp)->fh_hnext;
+		if (*pp)
+			*pp = in->fh_hnext;
+		in->fh_hnext = NULL;
+	}
 }
 
 void zcd_tbl_unref_locked(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t nlookup,
@@ -181,6 +217,7 @@ void zcd_tbl_unref_locked(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t nl
 		zcd_lru_unlink_locked(in);
 		if (in->fd >= 0)
 			t->fds_open--;
+		zcd_watch_untrack_locked(ctx, in);
 		zcd_tbl_unhash_locked(t, in);
 		in->all_prev->all_next = in->all_next;
 		in->all_next->all_prev = in->all_prev;
@@ -202,6 +239,24 @@ void zcd_tbl_free_dead(struct zcd_inode *dead)
 		zcd_inode_free(dead);
 		dead = next;
 	}
+}
+
+struct zcd_inode *zcd_inode_find_handle(struct zcd_ctx *ctx, dev_t dev, int type, unsigned bytes,
+					const unsigned char *data)
+{
+	struct zcd_table *t = &ctx->tbl;
+	struct zcd_inode *in;
+
+	if (dev == ctx->root.dev && handle_is(ctx->root.fh, type, bytes, data))
+		return &ctx->root;
+	pthread_mutex_lock(&t->lock);
+	in = t->fh_buckets[hash_handle(dev, type, bytes, data, t->nbuckets)];
+	while (in && (in->dev != dev || !handle_is(in->fh, type, bytes, data)))
+		in = in->fh_hnext;
+	if (in)
+		in->pins++;
+	pthread_mutex_unlock(&t->lock);
+	return in;
 }
 
 struct zcd_inode *zcd_inode_find(struct zcd_ctx *ctx, dev_t dev, ino_t ino)

@@ -36,6 +36,7 @@ struct zcd_inode {
 
 	/* Table: tbl->lock. */
 	struct zcd_inode *hnext;  /* hash chain */
+	struct zcd_inode *fh_hnext; /* chain of the file-handle index (hashed entries with fh) */
 	bool hashed;              /* false once a new object took this key (or after removal) */
 	struct zcd_inode *all_prev, *all_next; /* every live entry, hashed or not (freed at exit) */
 	uint64_t nlookup;         /* kernel references */
@@ -48,6 +49,10 @@ struct zcd_inode {
 	int fd;                   /* or -1 when closed (reopened from fh on demand) */
 	uint32_t fd_users;        /* borrowers of fd */
 	struct zcd_inode *lru_prev, *lru_next; /* on tbl->lru while fd is idle */
+
+	/* Change notification (watch.c): tbl->lock. */
+	int watch_wd;             /* inotify watch of a directory, 0 when none (wds start at 1) */
+	bool attr_queued;         /* an attribute invalidation is waiting in the notifier */
 
 	/* Routing cache of a directory's user.zcfs.* xattrs (route.c): tbl->lock. */
 	char *xa_mode, *xa_cache;
@@ -75,6 +80,7 @@ struct zcd_inode {
 struct zcd_table {
 	pthread_mutex_t lock;
 	struct zcd_inode **buckets; /* lock */
+	struct zcd_inode **fh_buckets; /* the same entries with a file handle, by handle; lock */
 	size_t nbuckets, count;     /* lock */
 	struct zcd_inode lru;       /* list head of idle descriptors; lock */
 	struct zcd_inode all;       /* list head of every entry; lock */
@@ -95,6 +101,11 @@ struct zcd_inode *zcd_inode_get(struct zcd_ctx *ctx, fuse_ino_t ino);
 /* The node id the kernel knows in by (FUSE_ROOT_ID for the root). */
 fuse_ino_t zcd_inode_nodeid(const struct zcd_ctx *ctx, const struct zcd_inode *in);
 
+/* Find the hashed entry whose file handle on device dev is (type, bytes, data), the root
+ * included, and pin it (zcd_inode_unpin; NULL if none). For change notifications, which name
+ * objects by handle. */
+struct zcd_inode *zcd_inode_find_handle(struct zcd_ctx *ctx, dev_t dev, int type, unsigned bytes,
+					const unsigned char *data);
 /* Find the hashed entry for (dev, ino) and pin it (NULL if none). The caller checks identity
  * where it matters (lookup.h: zcd_inode_find_fd); zcd_inode_unpin releases the pin. */
 struct zcd_inode *zcd_inode_find(struct zcd_ctx *ctx, dev_t dev, ino_t ino);

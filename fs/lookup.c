@@ -14,6 +14,7 @@
 #include "fd.h"
 #include "inode_int.h"
 #include "lookup.h"
+#include "watch.h"
 #include "zc/log.h"
 
 #define HANDLE_MAX_BYTES 128
@@ -140,6 +141,11 @@ static struct zcd_inode *ref_by_fd(struct zcd_ctx *ctx, struct zcd_inode *parent
 		parent->pins++;
 	zcd_tbl_insert_locked(ctx, fresh);
 	t->fds_open++;
+	fresh->fd_users++; /* held for the watch below, then idle */
+	pthread_mutex_unlock(&t->lock);
+	zcd_watch_track(ctx, fresh, fd);
+	pthread_mutex_lock(&t->lock);
+	fresh->fd_users--;
 	zcd_lru_idle_locked(t, fresh);
 	pthread_mutex_unlock(&t->lock);
 	zcd_fd_trim(ctx);
@@ -192,7 +198,7 @@ static int finish_lookup(struct zcd_ctx *ctx, struct zcd_inode *parent, const ch
 		return -ENOMEM;
 	zcd_inode_set_name(ctx, in, parent, name);
 	zcd_cache_observe(ctx, in, &st, seq);
-	zcd_fill_entry(ctx, e, &st, in);
+	zcd_fill_entry(ctx, e, &st, parent, in);
 	return 0;
 }
 
@@ -230,7 +236,7 @@ int zcd_lookup_name(struct zcd_ctx *ctx, struct zcd_inode *parent, const char *n
 	if (in) {
 		zcd_inode_set_name(ctx, in, parent, name);
 		zcd_cache_observe(ctx, in, &st, seq);
-		zcd_fill_entry(ctx, e, &st, in);
+		zcd_fill_entry(ctx, e, &st, parent, in);
 		goto out_put;
 	}
 	fd = open_path(ctx, pfd, name, O_NOFOLLOW);
@@ -288,13 +294,12 @@ ino_t zcd_ino_out(const struct zcd_ctx *ctx, dev_t dev, ino_t ino)
 }
 
 void zcd_fill_entry(struct zcd_ctx *ctx, struct fuse_entry_param *e, const struct stat *st,
-		    struct zcd_inode *in)
+		    struct zcd_inode *parent, struct zcd_inode *in)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = zcd_inode_nodeid(ctx, in);
 	e->generation = in->gen;
 	e->attr = *st;
 	e->attr.st_ino = zcd_ino_out(ctx, st->st_dev, st->st_ino);
-	e->attr_timeout = ctx->opts.attr_timeout;
-	e->entry_timeout = ctx->opts.entry_timeout;
+	zcd_watch_timeouts(ctx, parent, in, &e->entry_timeout, &e->attr_timeout);
 }

@@ -28,8 +28,9 @@ struct zcd_inode *zcd_inode_find_fd(struct zcd_ctx *ctx, int fd, const struct st
 /* The st_ino the kernel sees: BACKING's own filesystem's numbers as they are, those of
  * filesystems mounted below it hashed with their device so they cannot collide. */
 ino_t zcd_ino_out(const struct zcd_ctx *ctx, dev_t dev, ino_t ino);
-/* Fill e for in (a reference already taken) with attributes st. */
+/* Fill e for in (a reference already taken), known as a name in parent, with attributes st and
+ * the timeouts the watch allows (watch.h). */
 void zcd_fill_entry(struct zcd_ctx *ctx, struct fuse_entry_param *e, const struct stat *st,
-		    struct zcd_inode *in);
+		    struct zcd_inode *parent, struct zcd_inode *in);
 
 #endif

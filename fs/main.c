@@ -22,6 +22,7 @@
 #include "ops.h"
 #include "passthrough.h"
 #include "prefetch.h"
+#include "watch.h"
 #include "zc/kmod.h"
 #include "zc/log.h"
 
@@ -378,6 +379,8 @@ int main(int argc, char *argv[])
 		logpipe = zcd_logpipe_start();
 	if (zcd_notify_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no notifier thread: external changes are seen at the next open");
+	else if (zcd_watch_start(ctx) < 0)
+		goto out_unmount; /* -o watch=fanotify|inotify that cannot be had: said why */
 	if (zcd_prefetch_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no prefetch threads: reading plans are refused");
 	if (zcd_lockwait_start(ctx) < 0)
@@ -386,6 +389,8 @@ int main(int argc, char *argv[])
 	zcd_lockwait_stop(ctx);
 	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
 	zcd_prefetch_stop(ctx); /* before the notifier: dropping leftovers queues invalidations */
+out_unmount:
+	zcd_watch_stop(ctx);
 	zcd_notify_stop(ctx);
 	fuse_session_unmount(ctx->se);
 	zcd_fh_release_all(ctx);
@@ -403,6 +408,7 @@ out_table:
 		close(ctx->root.fd);
 	if (ctx->root_fd >= 0)
 		close(ctx->root_fd);
+	free(ctx->root.fh);
 	zc_stats_free(ctx->stats);
 	free(ctx->root_groups);
 out_cmd:

@@ -18,6 +18,7 @@
 #include "lookup.h"
 #include "ops.h"
 #include "req.h"
+#include "watch.h"
 
 struct zcd_inode *zcd_ops_inode(fuse_req_t req, fuse_ino_t ino, enum zc_op op, int virt_err)
 {
@@ -70,13 +71,15 @@ static int stat_inode(struct zcd_ctx *ctx, struct zcd_inode *in, int hfd, struct
 	return rc;
 }
 
-static void reply_attr(fuse_req_t req, enum zc_op op, struct stat *st)
+static void reply_attr(fuse_req_t req, enum zc_op op, struct zcd_inode *in, struct stat *st)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
+	double entry_s, attr_s;
 
+	zcd_watch_timeouts(ctx, NULL, in, &entry_s, &attr_s);
 	st->st_ino = zcd_ino_out(ctx, st->st_dev, st->st_ino);
 	zcd_count_ok(req, op);
-	fuse_reply_attr(req, st, ctx->opts.attr_timeout);
+	fuse_reply_attr(req, st, attr_s);
 }
 
 void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -98,7 +101,7 @@ void zcd_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_getattr, rc);
 	zcd_cache_observe(ctx, in, &st, seq);
-	reply_attr(req, ZC_OP_getattr, &st);
+	reply_attr(req, ZC_OP_getattr, in, &st);
 }
 
 static bool is_regular(int pfd, int hfd)
@@ -193,7 +196,7 @@ void zcd_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
 	zcd_fd_put(ctx, in);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_setattr, rc);
-	reply_attr(req, ZC_OP_setattr, &st);
+	reply_attr(req, ZC_OP_setattr, in, &st);
 }
 
 /* access(2) without default_permissions (with it, the kernel checks and never asks): the

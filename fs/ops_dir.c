@@ -20,6 +20,7 @@
 #include "ops.h"
 #include "req.h"
 #include "route.h"
+#include "watch.h"
 
 void zcd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -34,11 +35,14 @@ void zcd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (!p)
 		return;
 	rc = zcd_lookup_name(ctx, p, name, 0, &e);
-	if (rc == -ENOENT && ctx->opts.entry_timeout > 0) {
-		/* A negative entry: the kernel caches the absence for entry_timeout. */
-		memset(&e, 0, sizeof(e));
-		e.entry_timeout = ctx->opts.entry_timeout;
-		rc = 0;
+	if (rc == -ENOENT) {
+		/* A negative entry: the kernel caches the absence (long where a watch will tell). */
+		double neg = zcd_watch_negative(ctx, p, name);
+		if (neg > 0) {
+			memset(&e, 0, sizeof(e));
+			e.entry_timeout = neg;
+			rc = 0;
+		}
 	}
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_lookup, rc);

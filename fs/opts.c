@@ -38,8 +38,10 @@ static const struct optdef optdefs[] = {
 	{ "ctl", V_STR, OFF(ctl_name), 0, "name of the control directory at the root (.zcfs)", false },
 	{ "noctl", V_FLAG, OFF(noctl), 1, "no control directory", false },
 	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only", false },
-	{ "entry_timeout", V_SECONDS, OFF(entry_timeout), 0, "seconds the kernel caches names (1.0)", false },
-	{ "attr_timeout", V_SECONDS, OFF(attr_timeout), 0, "seconds the kernel caches attributes (1.0)", false },
+	{ "entry_timeout", V_SECONDS, OFF(entry_timeout), 0, "seconds the kernel caches names where backing changes are not watched (1.0); given, everywhere", false },
+	{ "attr_timeout", V_SECONDS, OFF(attr_timeout), 0, "seconds the kernel caches attributes where backing changes are not watched (1.0); given, everywhere", false },
+	{ "watch", V_STR, OFF(watch_str), 0, "how changes made to BACKING by others are seen: auto|fanotify|inotify|none (auto)", false },
+	{ "watch_timeout", V_SECONDS, OFF(watch_timeout), 0, "seconds the kernel caches names and attributes where changes are watched (3600)", false },
 	{ "writeback", V_FLAG, OFF(writeback), 1, "kernel write-back cache for the mount", false },
 	{ "nowriteback", V_FLAG, OFF(writeback), 0, "no write-back cache (default)", false },
 	{ "splice_read", V_FLAG, OFF(splice_read), 1, "receive requests by splice (zero-copy writes; costs small requests)", false },
@@ -279,12 +281,18 @@ int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts)
 	for (size_t i = 0; i < NFIXED; i++)
 		table[n++] = fixed_opts[i];
 	table[n] = (struct fuse_opt)FUSE_OPT_END;
-	opts->entry_timeout = 1.0;
-	opts->attr_timeout = 1.0;
+	opts->entry_timeout = opts->attr_timeout = -1; /* not given */
+	opts->watch_timeout = 3600;
 	opts->readahead_kb = 1024;
 	opts->mmap_window = (size_t)1 << 30;
 	if (fuse_opt_parse(args, opts, table, opt_proc) < 0)
 		return -EINVAL;
+	opts->entry_timeout_set = opts->entry_timeout >= 0;
+	opts->attr_timeout_set = opts->attr_timeout >= 0;
+	if (!opts->entry_timeout_set)
+		opts->entry_timeout = 1.0;
+	if (!opts->attr_timeout_set)
+		opts->attr_timeout = 1.0;
 	if (opts->show_help) {
 		zcd_opts_usage(args->argv[0]);
 		return 1;
@@ -358,6 +366,12 @@ static int check_names(struct zcd_opts *o)
 	}
 	if (!o->cache_str)
 		o->cache = ZC_CACHE_AUTO;
+	if (o->watch_str && strcmp(o->watch_str, "auto") != 0 && strcmp(o->watch_str, "fanotify") != 0 &&
+	    strcmp(o->watch_str, "inotify") != 0 && strcmp(o->watch_str, "none") != 0) {
+		fprintf(stderr, "zcfs: bad -o watch=%s (expected auto, fanotify, inotify or none)\n",
+			o->watch_str);
+		return -EINVAL;
+	}
 	if (!o->ctl_name)
 		o->ctl_name = strdup(".zcfs");
 	if (!o->ctl_name || !o->ctl_name[0] || strchr(o->ctl_name, '/') ||
@@ -457,14 +471,15 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		return NULL;
 	if (asprintf(&out,
 		     "backing=%s\nmountpoint=%s\nmode=%s\ncache=%s\nrules=%s\nctl=%s\nctl_private=%d\n"
-		     "entry_timeout=%g\nattr_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
+		     "entry_timeout=%g\nattr_timeout=%g\nwatch=%s\nwatch_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
 		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
-		     o->entry_timeout, o->attr_timeout, o->writeback,
+		     o->entry_timeout, o->attr_timeout, o->watch_str ? o->watch_str : "auto",
+		     o->watch_timeout, o->writeback,
 		     o->rdplus == ZCD_RDPLUS_OFF ? "off" : o->rdplus == ZCD_RDPLUS_ALWAYS ? "always" : "auto",
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
@@ -483,5 +498,6 @@ void zcd_opts_free(struct zcd_opts *o)
 	free(o->cache_str);
 	free(o->rules_path);
 	free(o->ctl_name);
+	free(o->watch_str);
 	zc_rules_free(o->rules);
 }

@@ -16,10 +16,13 @@ struct zcd_opts {
 	char *backing;    /* realpath of BACKING after zcd_opts_check() */
 	char *mountpoint; /* as given */
 	char *mode_str, *cache_str, *rules_path, *ctl_name;
+	char *watch_str;  /* -o watch=auto|fanotify|inotify|none (NULL: auto) */
 	enum zc_mode mode;
 	enum zc_cache cache;
 	struct zc_rules *rules; /* loaded by zcd_opts_check(); owned */
 	double entry_timeout, attr_timeout; /* seconds, finite, >= 0 */
+	int entry_timeout_set, attr_timeout_set; /* given: they apply where changes are watched too */
+	double watch_timeout;     /* seconds the kernel keeps what a watch covers (3600) */
 	unsigned fd_cache;        /* max idle O_PATH descriptors (0: RLIMIT_NOFILE/2) */
 	unsigned max_open_per_uid; /* open handles per uid other than the owner and root (0: derived) */
 	unsigned readahead_kb;    /* mount bdi read_ahead_kb (0: leave the kernel's) */

@@ -12,6 +12,7 @@
 #include "ctx.h"
 #include "fd.h"
 #include "route.h"
+#include "watch.h"
 
 #define ROUTE_MAX_DEPTH 256
 
@@ -67,10 +68,11 @@ struct route_walk {
 	char mode[32], cache[32];
 };
 
-/* Fill the cached xattrs of directory in, refreshing them when older than attr_timeout. */
+/* Fill the cached xattrs of directory in, refreshing them when older than its attributes may be
+ * cached (a watched directory's are invalidated when they change: watch.c). */
 static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, char *mode, char *cache)
 {
-	uint64_t now = now_ms(), ttl_ms = (uint64_t)(ctx->opts.attr_timeout * 1000);
+	uint64_t now = now_ms(), ttl_ms = zcd_watch_route_ttl_ms(ctx, in);
 	char m[32] = "", c[32] = "", proc[64];
 	int fd;
 

@@ -218,6 +218,8 @@ static const char *gauge_names[ZC_G_COUNT][2] = {
 	{ "zcfs_passthrough_handles", "Open handles in passthrough mode: their reads and writes go "
 				      "from the kernel to the backing file and are not counted here." },
 	{ "zcfs_io_uring", "1 when requests arrive over io_uring, 0 over /dev/fuse." },
+	{ "zcfs_watch", "How changes to the backing are seen: 2 fanotify, 1 inotify, 0 not at all "
+			"(short timeouts)." },
 };
 
 struct event_def {

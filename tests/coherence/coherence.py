@@ -5,8 +5,12 @@ import errno, hashlib, json, os, re, subprocess, time, traceback
 
 from zcfstest import Mount, is_mounted
 
-TIMEOUT = 0.2  # entry_timeout and attr_timeout of every mount
-SETTLE = 0.35  # past both timeouts, jiffy rounding included
+# entry_timeout and attr_timeout of every mount, and how long a check waits after a change in
+# the backing: past both timeouts (jiffy rounding included) by default; with long timeouts
+# (ZCFS_COHERENCE_TIMEOUT=3600), what the change notification must manage (ZCFS_COHERENCE_SETTLE).
+# "default": no timeout options at all (the daemon's own: long where the backing is watched).
+TIMEOUT = os.environ.get("ZCFS_COHERENCE_TIMEOUT", "0.2")
+SETTLE = float(os.environ.get("ZCFS_COHERENCE_SETTLE", "0.35"))
 LOG_BAD = re.compile(r"error|warning", re.I)
 
 
@@ -164,8 +168,9 @@ class Env:
         os.mkdir(f"{self.S}/evict")  # made before any case frees an inode number
         for i in range(40):
             put(f"{self.S}/evict/e{i}", f"e{i}\n".encode())
-        self.opts = ["allow_other", "default_permissions", f"mode={mode}",
-                     f"entry_timeout={TIMEOUT}", f"attr_timeout={TIMEOUT}"]
+        self.opts = ["allow_other", "default_permissions", f"mode={mode}"]
+        if TIMEOUT != "default":
+            self.opts += [f"entry_timeout={TIMEOUT}", f"attr_timeout={TIMEOUT}"]
         if fd_cache:
             self.opts.append(f"fd_cache={fd_cache}")
         self.log_pos = 0

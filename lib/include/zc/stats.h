@@ -28,6 +28,7 @@ enum zc_gauge {
 	ZC_G_HANDLE_FDS,
 	ZC_G_PASSTHROUGH_HANDLES,
 	ZC_G_IO_URING,
+	ZC_G_WATCH,
 	ZC_G_COUNT
 };
 
@@ -46,7 +47,15 @@ enum zc_gauge {
 	X(FD_PRESSURE_CLOSE, "zcfs_fd_pressure_closes_total", NULL,                           \
 	  "Idle cached descriptors closed early to make room for open files.")                  \
 	X(NLOOKUP_UNDERFLOW, "zcfs_nlookup_underflows_total", NULL,                            \
-	  "Kernel forgets of more references than were given (clamped; a bug if not 0).")
+	  "Kernel forgets of more references than were given (clamped; a bug if not 0).")       \
+	X(WATCH_CHANGE, "zcfs_watch_changes_total", NULL,                                      \
+	  "Changes by other processes to backing objects the kernel knows, as reported by the watch.") \
+	X(WATCH_OVERFLOW, "zcfs_watch_overflows_total", NULL,                                  \
+	  "Change notifications lost (queue overflow): everything the kernel caches was invalidated.") \
+	X(INVAL_DATA, "zcfs_invalidations_total", "kind=\"data\"",                             \
+	  "Invalidations sent to the kernel: data (pages and attributes), attributes, names.")  \
+	X(INVAL_ATTR, "zcfs_invalidations_total", "kind=\"attr\"", NULL)                       \
+	X(INVAL_ENTRY, "zcfs_invalidations_total", "kind=\"entry\"", NULL)
 
 #define ZC_EV_ENUM(name, metric, label, help) ZC_EV_##name,
 enum zc_event { ZC_EVENTS_LIST(ZC_EV_ENUM) ZC_EV_COUNT };
