@@ -335,9 +335,9 @@ size_t zcd_ctl_root_dirent(fuse_req_t req, char *buf, size_t size, off_t next_of
 	return n > size ? 0 : n;
 }
 
-/* ---- the directory handle ---- */
+/* ---- the directory ---- */
 
-static void dir_readdir(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off, bool plus)
+void zcd_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	char *buf = malloc(size);
@@ -366,6 +366,11 @@ static void dir_readdir(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t of
 	zcd_count_ok(req, ZC_OP_readdir);
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
+}
+
+static void dir_readdir(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off, bool plus)
+{
+	zcd_ctl_readdir(req, 0, size, off, plus);
 }
 
 static void plain_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)

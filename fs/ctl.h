@@ -25,6 +25,8 @@ void zcd_ctl_getattr(fuse_req_t req, fuse_ino_t ino);
 void zcd_ctl_access(fuse_req_t req, fuse_ino_t ino, int mask);
 /* OPEN and OPENDIR of a virtual node. */
 void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool is_dir);
+/* READDIR(PLUS) of the control directory (the kernel opened it without a round trip). */
+void zcd_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);
 /* Append the control directory's entry to a root listing; returns bytes added or 0 if full. */
 size_t zcd_ctl_root_dirent(fuse_req_t req, char *buf, size_t size, off_t next_off, bool plus);
 

@@ -17,6 +17,7 @@
 #include "zc/stats.h"
 
 struct zcd_ctl;
+struct zcd_dirlist;
 struct zcd_file;
 struct zcd_notifier;
 struct zcd_prefetch;
@@ -31,6 +32,7 @@ struct zcd_ctx {
 	struct fuse_session *se;
 	struct zcd_notifier *notifier; /* deferred cache invalidations (notify.h) */
 	struct zcd_watch *watch;    /* backing change notification (watch.h); NULL before start */
+	struct zcd_dirlist *dirlist; /* cursors of listings without handles (dirlist.h) */
 	struct zcd_ctl *ctl;        /* NULL with -o noctl */
 	struct zcd_prefetch *prefetch; /* reading plans (prefetch.h); NULL before start */
 	struct zcd_lockwait *lockwait; /* lock requests that wait (lockwait.h); NULL before start */
@@ -50,6 +52,7 @@ struct zcd_ctx {
 	int pt_unavailable;         /* -errno; immutable after init */
 	pthread_mutex_t pt_lock;
 	bool killpriv_v2;           /* the daemon clears setuid bits (negotiated); after init */
+	bool no_opendir;            /* directories open without OPENDIR (negotiated); after init */
 	_Atomic bool uring_seen;    /* a request arrived over io_uring */
 	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */
 	pthread_mutex_t open_lock;

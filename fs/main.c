@@ -15,6 +15,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "ctx.h"
+#include "dirlist.h"
 #include "fd.h"
 #include "lockwait.h"
 #include "logpipe.h"
@@ -101,6 +102,9 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 	/* A root daemon's writes would keep set-user-ID bits that a write by the caller clears:
 	 * let the kernel clear them (by a SETATTR) before writing, as for any filesystem. */
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+	/* Directories open with no round trip and their listings stay cached in the kernel
+	 * (dirlist.h); the first OPENDIR answers ENOSYS to turn it on. */
+	ctx->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	zcd_pt_init(ctx, conn);
@@ -351,7 +355,8 @@ int main(int argc, char *argv[])
 	ctx->max_read = probe_request_size();
 	ctx->fopts.max_read_bytes = ZCD_MAX_REQUEST;
 	ctx->fopts.mmap_window_bytes = ctx->opts.mmap_window;
-	if (!ctx->stats || zcd_table_init(ctx) < 0 || zcd_fds_init(ctx) < 0) {
+	if (!ctx->stats || zcd_table_init(ctx) < 0 || zcd_fds_init(ctx) < 0 ||
+	    zcd_dirlist_init(ctx) < 0) {
 		fprintf(stderr, "zcfs: out of memory\n");
 		goto out_table;
 	}
@@ -402,6 +407,7 @@ out_session:
 out_ctl:
 	zcd_ctl_free(ctx);
 out_table:
+	zcd_dirlist_free(ctx); /* its cursors pin inodes */
 	zcd_table_destroy(ctx);
 	zcd_fds_destroy(ctx);
 	if (ctx->root.fd >= 0)

@@ -20,6 +20,7 @@
 #include "ops.h"
 #include "req.h"
 #include "route.h"
+#include "dirlist.h"
 #include "watch.h"
 
 void zcd_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -73,6 +74,7 @@ void zcd_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *for
 		forget_one(ctx, forgets[i].ino, forgets[i].nlookup);
 	zcd_count_ok(req, ZC_OP_forget);
 	fuse_reply_none(req);
+	zcd_dirlist_expire(ctx); /* listings nobody finished keep nothing alive for long */
 	/* After the kernel drops a large part of its inodes (memory pressure, drop_caches), give
 	 * the freed entries back to the system instead of keeping the high-water mark: every 8,192
 	 * forgets, and when the table has emptied (the end of a burst, which the count misses). */
@@ -282,15 +284,15 @@ out_put:
 
 /* ---- directory handles ---- */
 
+/* Where the kernel can open directories without asking (FUSE_NO_OPENDIR_SUPPORT), the first
+ * OPENDIR is answered ENOSYS and none follows: listings come as READDIR without a handle, from
+ * backing cookies (dirlist.h), and the kernel caches them until the watch or a changed mtime
+ * invalidates them. Otherwise each handle has a cursor of its own, opened as the caller. */
 struct zcd_dir {
-	struct zcd_fh fh;    /* first: ops and list links */
-	pthread_mutex_t lock;
-	DIR *dp;             /* lock */
-	off_t index;         /* entries consumed so far, our offsets; lock */
-	struct dirent *held; /* read but not yet returned (buffer full); lock */
-	struct zcd_inode *inode; /* referenced by opens */
-	uid_t uid;           /* the budget share this handle is charged to */
-	bool is_root;
+	struct zcd_fh fh;             /* first: ops and list links */
+	struct zcd_dcursor *cursor;
+	struct zcd_inode *inode;      /* referenced by opens */
+	uid_t uid;                    /* the budget share this handle is charged to */
 };
 
 static const struct zcd_fh_ops dir_ops;
@@ -300,9 +302,6 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_inode *in;
 	struct zcd_dir *d;
-	struct stat st;
-	uint64_t seq;
-	bool changed;
 	int fd, rc;
 
 	if (zcd_ctl_is_virtual(ctx, ino))
@@ -310,6 +309,10 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	in = zcd_ops_inode(req, ino, ZC_OP_opendir, -EIO);
 	if (!in)
 		return;
+	if (ctx->no_opendir) {
+		zcd_count_ok(req, ZC_OP_opendir);
+		return (void)fuse_reply_err(req, ENOSYS); /* "open without me, from now on" */
+	}
 	rc = zcd_file_charge(req, true);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_opendir, rc);
@@ -323,23 +326,24 @@ void zcd_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		rc = fd;
 		goto out_free;
 	}
-	d->dp = fdopendir(fd);
-	if (!d->dp) {
-		rc = -errno;
-		close(fd);
+	d->cursor = zcd_dcursor_new(ctx, in, fd);
+	if (!d->cursor) {
+		rc = -ENOMEM;
 		goto out_free;
 	}
-	pthread_mutex_init(&d->lock, NULL);
-	d->is_root = ino == FUSE_ROOT_ID;
 	d->inode = in;
 	d->uid = fuse_req_ctx(req)->uid;
-	/* Let the kernel cache the listing unless the mount default is cache=none; it is kept
-	 * across opens while the directory is unchanged (changes through the mount reset it in the
-	 * kernel; others' changes are seen here by the directory's stamp). */
+	/* The kernel caches the listing unless the mount default is cache=none; it keeps it across
+	 * opens while the directory is unchanged (changes through the mount reset it in the
+	 * kernel; others' are seen by the watch, or by the directory's stamp here). */
 	fi->cache_readdir = ctx->opts.cache != ZC_CACHE_NONE;
-	seq = zcd_cache_seq(ctx);
-	fi->keep_cache = fi->cache_readdir && fstat(fd, &st) == 0 &&
-			 zcd_cache_open(ctx, in, &st, seq, ZC_CACHE_AUTO, &changed);
+	if (fi->cache_readdir) {
+		struct stat st;
+		uint64_t seq = zcd_cache_seq(ctx);
+		bool changed;
+		fi->keep_cache = fstat(fd, &st) == 0 &&
+				 zcd_cache_open(ctx, in, &st, seq, ZC_CACHE_AUTO, &changed);
+	}
 	zcd_inode_opened(ctx, in);
 	zcd_fh_reply_open(req, ZC_OP_opendir, &d->fh, &dir_ops, fi, NULL);
 	return;
@@ -351,124 +355,30 @@ out_uncharge:
 	zcd_reply_err(req, ZC_OP_opendir, rc);
 }
 
-static bool is_dot(const char *n)
-{
-	return n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0'));
-}
-
-/* Add one backing entry to buf; returns its size (> room: did not fit) or 0 to skip it. With
- * plus, the entry carries a kernel reference, dropped again if it did not fit. */
-static size_t add_entry(fuse_req_t req, struct zcd_dir *d, struct dirent *de, char *buf,
-			size_t room, bool plus, int *err)
-{
-	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct fuse_entry_param e;
-	size_t n;
-
-	memset(&e, 0, sizeof(e));
-	e.attr.st_ino = zcd_ino_out(ctx, d->inode->dev, de->d_ino);
-	e.attr.st_mode = (mode_t)de->d_type << 12;
-	if (!plus)
-		return fuse_add_direntry(req, buf, room, de->d_name, &e.attr, d->index + 1);
-	if (is_dot(de->d_name))
-		return fuse_add_direntry_plus(req, buf, room, de->d_name, &e, d->index + 1);
-	*err = zcd_lookup_name(ctx, d->inode, de->d_name, de->d_ino, &e);
-	if (*err == -ENOENT || *err == -ESTALE) {
-		*err = 0; /* removed since readdir saw it */
-		return 0;
-	}
-	if (*err < 0)
-		return 0;
-	n = fuse_add_direntry_plus(req, buf, room, de->d_name, &e, d->index + 1);
-	if (n > room) /* the kernel will not see it: drop the reference */
-		zcd_inode_forget(ctx, zcd_inode_get(ctx, e.ino), 1);
-	return n;
-}
-
-/* Fill a reply with entries from our offset off. Offsets count entries: the control directory
- * (at the root) is entry 0, backing entries follow. */
 static void dir_readdir(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off, bool plus)
 {
-	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_dir *d = (struct zcd_dir *)fh;
-	char *buf = malloc(size);
-	size_t pos = 0;
-	int rc = 0;
 
-	if (!buf)
-		return zcd_reply_err(req, ZC_OP_readdir, -ENOMEM);
-	pthread_mutex_lock(&d->lock);
-	off_t base = d->is_root && ctx->ctl ? 1 : 0; /* entries before the backing ones */
-	if (off != d->index) {
-		rewinddir(d->dp);
-		d->held = NULL;
-		for (off_t skip = off > base ? off - base : 0; skip > 0 && readdir(d->dp); skip--)
-			;
-		d->index = off;
-	}
-	if (d->index < base) {
-		size_t n = zcd_ctl_root_dirent(req, buf + pos, size - pos, 1, plus);
-		if (n == 0)
-			goto out_unlock;
-		pos += n;
-		d->index = 1;
-	}
-	for (;;) {
-		struct dirent *de = d->held;
-		size_t n;
-
-		d->held = NULL;
-		if (!de) {
-			errno = 0;
-			de = readdir(d->dp);
-			if (!de) {
-				rc = errno ? -errno : 0;
-				break;
-			}
-		}
-		if (d->is_root && zcd_ctl_is_name(ctx, FUSE_ROOT_ID, de->d_name)) {
-			d->index++; /* shadowed by the control directory */
-			continue;
-		}
-		n = add_entry(req, d, de, buf + pos, size - pos, plus, &rc);
-		if (rc < 0)
-			break;
-		if (n > size - pos) {
-			d->held = de;
-			break;
-		}
-		pos += n;
-		d->index++;
-	}
-out_unlock:
-	pthread_mutex_unlock(&d->lock);
-	if (rc < 0 && pos == 0) {
-		free(buf);
-		return zcd_reply_err(req, ZC_OP_readdir, rc); /* readdirplus counts as readdir */
-	}
-	zcd_count_ok(req, ZC_OP_readdir);
-	fuse_reply_buf(req, buf, pos);
-	free(buf);
+	zcd_dirlist_read(req, d->inode, d->cursor, size, off, plus);
 }
 
 static int dir_fsync(struct zcd_fh *fh, int datasync)
 {
-	int fd = dirfd(((struct zcd_dir *)fh)->dp);
+	int fd = zcd_dcursor_fd(((struct zcd_dir *)fh)->cursor);
 
 	return (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
 }
 
 static int dir_backing_fd(struct zcd_fh *fh)
 {
-	return dirfd(((struct zcd_dir *)fh)->dp);
+	return zcd_dcursor_fd(((struct zcd_dir *)fh)->cursor);
 }
 
 static void dir_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
 	struct zcd_dir *d = (struct zcd_dir *)fh;
 
-	closedir(d->dp);
-	pthread_mutex_destroy(&d->lock);
+	zcd_dcursor_free(d->cursor);
 	zcd_fds_uncharge(ctx, d->uid, ZCD_CHARGE_DIR);
 	zcd_inode_closed(ctx, d->inode);
 	free(d);
@@ -482,23 +392,34 @@ static const struct zcd_fh_ops dir_ops = {
 	.release = dir_release,
 };
 
-static void readdir_any(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi, bool plus)
+static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			struct fuse_file_info *fi, bool plus)
 {
+	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_fh *fh = zcd_fh_of(fi);
+	struct zcd_inode *in;
 
-	if (!fh || !fh->ops->readdir)
-		return zcd_reply_err(req, ZC_OP_readdir, -EBADF);
-	fh->ops->readdir(req, fh, size, off, plus);
+	if (fh) {
+		if (!fh->ops->readdir)
+			return zcd_reply_err(req, ZC_OP_readdir, -EBADF);
+		return fh->ops->readdir(req, fh, size, off, plus);
+	}
+	/* Opened without a round trip. */
+	if (zcd_ctl_is_virtual(ctx, ino))
+		return zcd_ctl_readdir(req, ino, size, off, plus);
+	in = zcd_ops_inode(req, ino, ZC_OP_readdir, -EIO);
+	if (in)
+		zcd_dirlist_read(req, in, NULL, size, off, plus);
 }
 
 void zcd_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		 struct fuse_file_info *fi)
 {
-	readdir_any(req, size, off, fi, false);
+	readdir_any(req, ino, size, off, fi, false);
 }
 
 void zcd_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
-	readdir_any(req, size, off, fi, true);
+	readdir_any(req, ino, size, off, fi, true);
 }

@@ -128,21 +128,38 @@ void zcd_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	release_any(req, ZC_OP_releasedir, fi);
 }
 
-static void fsync_any(fuse_req_t req, enum zc_op op, int datasync, struct fuse_file_info *fi)
+static void fsync_any(fuse_req_t req, fuse_ino_t ino, enum zc_op op, int datasync,
+		      struct fuse_file_info *fi)
 {
+	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_fh *fh = zcd_fh_of(fi);
+	struct zcd_inode *in;
+	int fd, rc;
 
-	zcd_reply_status(req, op, fh->ops->fsync ? fh->ops->fsync(fh, datasync) : 0);
+	if (fh)
+		return zcd_reply_status(req, op, fh->ops->fsync ? fh->ops->fsync(fh, datasync) : 0);
+	/* Opened without a round trip (a directory): sync the object itself. */
+	if (zcd_ctl_is_virtual(ctx, ino))
+		return zcd_reply_status(req, op, 0);
+	in = zcd_ops_inode(req, ino, op, -EIO);
+	if (!in)
+		return;
+	fd = zcd_inode_open(ctx, in, S_ISDIR(in->type) ? O_RDONLY | O_DIRECTORY : O_RDONLY, NULL);
+	if (fd < 0)
+		return zcd_reply_err(req, op, fd);
+	rc = (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+	close(fd);
+	zcd_reply_status(req, op, rc);
 }
 
 void zcd_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fsync_any(req, ZC_OP_fsync, datasync, fi);
+	fsync_any(req, ino, ZC_OP_fsync, datasync, fi);
 }
 
 void zcd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fsync_any(req, ZC_OP_fsyncdir, datasync, fi);
+	fsync_any(req, ino, ZC_OP_fsyncdir, datasync, fi);
 }
 
 /* The handle's backing descriptor, or -1 after replying no_fd_err (a control file). */
