@@ -224,13 +224,29 @@ static void give_up(struct zcd_ctx *ctx, struct zcd_watch *w, int err)
 
 /* ---- what a change means for the kernel's caches ---- */
 
+/* Does the kernel already know obj as name in dir? Then an event that put obj there (a
+ * creation or a rename reported after the kernel looked the name up) changes nothing it holds;
+ * dropping the entry would only cost a LOOKUP (a loader listing files just written). */
+static bool known_as(struct zcd_ctx *ctx, struct zcd_inode *obj, struct zcd_inode *dir,
+			       const char *name)
+{
+	bool same;
+
+	pthread_mutex_lock(&ctx->tbl.lock);
+	same = obj->hashed && obj->nlookup && obj->parent == dir && obj->name &&
+	       strcmp(obj->name, name) == 0;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	return same;
+}
+
 /* The object obj changed (effects fx, ZC_FAN_*); dir: its directory when the change was to a
  * name in it. Both pinned by the caller or NULL. */
 static void apply(struct zcd_ctx *ctx, struct zcd_inode *dir, const char *name,
 		  struct zcd_inode *obj, unsigned fx)
 {
 	zc_stats_event(ctx->stats, ZC_EV_WATCH_CHANGE);
-	if (dir && name && strcmp(name, ".") != 0 && (fx & ZC_FAN_ENTRY))
+	if (dir && name && strcmp(name, ".") != 0 && (fx & ZC_FAN_ENTRY) &&
+	    !((fx & ZC_FAN_ADDED) && obj && known_as(ctx, obj, dir, name)))
 		zcd_notify_inval_entry(ctx, dir, name);
 	if (dir && (fx & ZC_FAN_DIR))
 		zcd_notify_inval(ctx, dir); /* its attributes and its cached listing */
@@ -346,6 +362,8 @@ static void on_inotify_event(struct zcd_ctx *ctx, struct zcd_watch *w, const str
 		return;
 	if (ie->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))
 		fx |= ZC_FAN_ENTRY | ZC_FAN_DIR | ZC_FAN_ATTR;
+	if (ie->mask & (IN_CREATE | IN_MOVED_TO))
+		fx |= ZC_FAN_ADDED;
 	if (ie->mask & (IN_MODIFY | IN_CLOSE_WRITE))
 		fx |= ZC_FAN_DATA;
 	if (ie->mask & (IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF))

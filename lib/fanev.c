@@ -111,6 +111,8 @@ unsigned zc_fanev_effects(uint64_t mask)
 
 	if (mask & (FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO | FAN_RENAME))
 		fx |= ZC_FAN_ENTRY | ZC_FAN_DIR | ZC_FAN_ATTR; /* the object's links and ctime too */
+	if ((mask & (FAN_CREATE | FAN_MOVED_TO)) && !(mask & (FAN_DELETE | FAN_MOVED_FROM | FAN_RENAME)))
+		fx |= ZC_FAN_ADDED; /* merged events may hold both: then not */
 	if (mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
 		fx |= ZC_FAN_DATA;
 	if (mask & (FAN_ATTRIB | FAN_DELETE_SELF | FAN_MOVE_SELF))

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Coherence with the backing directory: other processes change BACKING directly (not through
 the mount) while zcfs has it mounted, and every check reads through the mount what BACKING
-holds at that moment, byte for byte, after waiting past entry_timeout and attr_timeout (0.2 s;
-the kernel may serve a cached name or attribute until then). The backing filesystem reuses the
+holds at that moment, byte for byte, after waiting ZCFS_COHERENCE_SETTLE (0.35 s by default):
+past entry_timeout and attr_timeout (ZCFS_COHERENCE_TIMEOUT, 0.2 s by default) where the kernel
+may serve a cached name or attribute until then, or, with long timeouts, what the watch of the
+backing (fanotify or inotify) must manage. The backing filesystem reuses the
 inode number of a deleted file for the next one created, so a daemon that keys its inodes by
 (st_dev, st_ino) alone must tell the new file from the old one.
 

@@ -33,7 +33,6 @@ refuse mode=turbo "bad -o mode=turbo"
 refuse cache=forever "bad -o cache=forever"
 refuse ctl=a/b "bad -o ctl=a/b"
 refuse allow_other "allow_other needs -o default_permissions"
-refuse acl "acl needs -o default_permissions"
 refuse rules="$t/rules" "$t/rules:2:"
 
 zc_mount -- mmap_window=64m,attr_timeout=0.25,entry_timeout=0,fd_cache=100,max_open_per_uid=7

@@ -33,6 +33,8 @@ enum {
 	ZC_FAN_DIR = 1 << 1,     /* dir's own attributes and listing changed */
 	ZC_FAN_DATA = 1 << 2,    /* the object's data (and size, times) changed */
 	ZC_FAN_ATTR = 1 << 3,    /* the object's attributes changed (mode, owner, times, links, xattrs) */
+	ZC_FAN_ADDED = 1 << 4,   /* with ENTRY: the name was only added (created, moved there),
+				  * so it names the object now */
 };
 
 /* Decode the event at *off of buf[0..len) into ev and move *off past it. Returns 1 with ev
