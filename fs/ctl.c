@@ -25,7 +25,9 @@
 #define CTL_WRITE_MAX 4096       /* one command */
 #define CTL_PLAN_WRITE_MAX (1u << 20) /* one write of a plan's paths */
 
-enum node_kind { N_DIR = 1, N_STATS, N_JSON, N_CONFIG, N_CTL, N_COUNT };
+/* N_LINK: with the control files in a mount of their own (ctl_mount.h), the control entry at
+ * the root is a symbolic link to it. */
+enum node_kind { N_DIR = 1, N_STATS, N_JSON, N_CONFIG, N_CTL, N_LINK, N_COUNT };
 
 struct node {
 	enum node_kind kind;
@@ -46,6 +48,7 @@ struct zcd_ctl {
 	struct timespec started;    /* immutable */
 	pthread_mutex_t lock;
 	struct snap *latest[N_COUNT]; /* each holds one reference; lock */
+	char *side_path;            /* the control mount (ctl_mount.h), NULL: files are here */
 };
 
 /* A stats, stats.json or config handle: one snapshot. */
@@ -82,7 +85,8 @@ static fuse_ino_t ino_of(const struct zcd_ctx *ctx, enum node_kind k)
 
 int zcd_ctl_init(struct zcd_ctx *ctx)
 {
-	static const char *const names[N_COUNT] = { NULL, NULL, "stats", "stats.json", "config", "ctl" };
+	static const char *const names[N_COUNT] = { NULL, NULL, "stats", "stats.json", "config", "ctl",
+						    NULL };
 	struct zcd_ctl *c = calloc(1, sizeof(*c));
 
 	if (!c)
@@ -110,6 +114,7 @@ void zcd_ctl_free(struct zcd_ctx *ctx)
 	for (int k = 0; k < N_COUNT; k++)
 		snap_unref(ctx->ctl->latest[k]);
 	pthread_mutex_destroy(&ctx->ctl->lock);
+	free(ctx->ctl->side_path);
 	free(ctx->ctl);
 	ctx->ctl = NULL;
 }
@@ -243,6 +248,12 @@ static void node_stat(struct zcd_ctx *ctx, enum node_kind k, struct stat *st)
 	st->st_gid = ctx->owner_gid;
 	st->st_atim = st->st_mtim = st->st_ctim = ctx->ctl->started;
 	st->st_blksize = 4096;
+	if (k == N_LINK) {
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_size = (off_t)strlen(ctx->ctl->side_path);
+		return;
+	}
 	if (k == N_DIR) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
@@ -274,9 +285,9 @@ void zcd_ctl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct fuse_entry_param e;
-	int k = zcd_ctl_is_name(ctx, parent, name) ? N_DIR : N_COUNT;
+	int k = zcd_ctl_is_name(ctx, parent, name) ? (ctx->ctl->side_path ? N_LINK : N_DIR) : N_COUNT;
 
-	for (int i = N_STATS; k == N_COUNT && node_of(ctx, parent) && i < N_COUNT; i++)
+	for (int i = N_STATS; k == N_COUNT && node_of(ctx, parent) && i <= N_CTL; i++)
 		if (strcmp(name, ctx->ctl->nodes[i].name) == 0)
 			k = i;
 	if (k == N_COUNT)
@@ -303,7 +314,8 @@ void zcd_ctl_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	enum node_kind k = node_of(ctx, ino)->kind;
-	mode_t mode = k == N_DIR ? 0555 : k == N_CTL ? 0600 : ctx->opts.ctl_private ? 0400 : 0444;
+	mode_t mode = k == N_DIR ? 0555 : k == N_LINK ? 0777 : k == N_CTL ? 0600 :
+		      ctx->opts.ctl_private ? 0400 : 0444;
 	unsigned bits;
 
 	if (fc->uid == 0)
@@ -331,8 +343,36 @@ static size_t add_entry(fuse_req_t req, char *buf, size_t size, const char *name
 
 size_t zcd_ctl_root_dirent(fuse_req_t req, char *buf, size_t size, off_t next_off, bool plus)
 {
-	size_t n = add_entry(req, buf, size, zcd_ctx(req)->opts.ctl_name, N_DIR, next_off, plus);
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	size_t n = add_entry(req, buf, size, ctx->opts.ctl_name, ctx->ctl->side_path ? N_LINK : N_DIR,
+			     next_off, plus);
 	return n > size ? 0 : n;
+}
+
+void zcd_ctl_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+
+	if (node_of(ctx, ino)->kind != N_LINK)
+		return zcd_reply_err(req, ZC_OP_readlink, -EINVAL);
+	zcd_count_ok(req, ZC_OP_readlink);
+	fuse_reply_readlink(req, ctx->ctl->side_path);
+}
+
+fuse_ino_t zcd_ctl_dir_ino(const struct zcd_ctx *ctx)
+{
+	return ino_of(ctx, N_DIR);
+}
+
+int zcd_ctl_set_side(struct zcd_ctx *ctx, const char *path)
+{
+	char *dup = strdup(path);
+
+	if (!dup)
+		return -ENOMEM;
+	free(ctx->ctl->side_path);
+	ctx->ctl->side_path = dup;
+	return 0;
 }
 
 /* ---- the directory ---- */
@@ -346,7 +386,7 @@ void zcd_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, boo
 	if (!buf)
 		return zcd_reply_err(req, ZC_OP_readdir, -ENOMEM);
 	/* Offsets: 0 ".", 1 "..", then the files in node order. */
-	for (off_t i = off; i < N_COUNT; i++) {
+	for (off_t i = off; i <= N_CTL; i++) {
 		struct fuse_entry_param e = { .attr.st_mode = S_IFDIR, .attr.st_ino = 1 };
 		size_t n;
 		if (i == 0)
@@ -577,6 +617,8 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 	struct zcd_fh *fh;
 	int rc;
 
+	if (k == N_LINK) /* not followed: the kernel opens where it points */
+		return zcd_reply_err(req, op, -ELOOP);
 	if (is_dir != (k == N_DIR))
 		return zcd_reply_err(req, op, is_dir ? -ENOTDIR : -EISDIR);
 	if (k == N_DIR) {

@@ -25,6 +25,12 @@ void zcd_ctl_getattr(fuse_req_t req, fuse_ino_t ino);
 void zcd_ctl_access(fuse_req_t req, fuse_ino_t ino, int mask);
 /* OPEN and OPENDIR of a virtual node. */
 void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, bool is_dir);
+/* READLINK of the control entry when it is a link to the control mount (ctl_mount.h). */
+void zcd_ctl_readlink(fuse_req_t req, fuse_ino_t ino);
+/* The node id of the control directory (the root of the control mount). */
+fuse_ino_t zcd_ctl_dir_ino(const struct zcd_ctx *ctx);
+/* The control files live in a mount at path: the control entry becomes a link to it. */
+int zcd_ctl_set_side(struct zcd_ctx *ctx, const char *path);
 /* READDIR(PLUS) of the control directory (the kernel opened it without a round trip). */
 void zcd_ctl_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus);
 /* Append the control directory's entry to a root listing; returns bytes added or 0 if full. */

@@ -17,6 +17,7 @@
 #include "zc/stats.h"
 
 struct zcd_ctl;
+struct zcd_ctl_mount;
 struct zcd_dirlist;
 struct zcd_file;
 struct zcd_notifier;
@@ -34,6 +35,7 @@ struct zcd_ctx {
 	struct zcd_watch *watch;    /* backing change notification (watch.h); NULL before start */
 	struct zcd_dirlist *dirlist; /* cursors of listings without handles (dirlist.h) */
 	struct zcd_ctl *ctl;        /* NULL with -o noctl */
+	struct zcd_ctl_mount *ctl_mount; /* the control files' own mount (-o noopen), or NULL */
 	struct zcd_prefetch *prefetch; /* reading plans (prefetch.h); NULL before start */
 	struct zcd_lockwait *lockwait; /* lock requests that wait (lockwait.h); NULL before start */
 	_Atomic uint64_t forgets_since_trim; /* inodes forgotten since the last malloc_trim */
@@ -53,6 +55,8 @@ struct zcd_ctx {
 	pthread_mutex_t pt_lock;
 	bool killpriv_v2;           /* the daemon clears setuid bits (negotiated); after init */
 	bool no_opendir;            /* directories open without OPENDIR (negotiated); after init */
+	bool no_open;               /* -o noopen in effect: files open without OPEN; after init */
+	_Atomic int imp_count;      /* implicit handles (file.h) */
 	_Atomic bool uring_seen;    /* a request arrived over io_uring */
 	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */
 	pthread_mutex_t open_lock;

@@ -40,6 +40,12 @@ struct zcd_file {
 	_Atomic uint64_t next_retry_ns;
 	struct zcd_file *xprev, *xnext; /* on ctx's extra list while extra_fds; extra_lock */
 	bool on_extra;           /* extra_lock */
+	/* An implicit handle (-o noopen): the inode's own, no OPEN made it, no RELEASE ends it. */
+	bool implicit;
+	bool writable;           /* implicit: opened for writing */
+	bool readable;           /* implicit: and for reading (O_RDWR) */
+	_Atomic unsigned refs;   /* implicit: the inode's slot, and each request using it */
+	_Atomic uint64_t used_ns; /* implicit: last use, for the sweep */
 };
 
 static const struct zcd_fh_ops file_ops;
@@ -346,6 +352,32 @@ static void file_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	zc_stats_op(ctx->stats, ZC_OP_read, rc);
 }
 
+/* An implicit handle's descriptor has none of the caller's open flags; each WRITE carries them.
+ * O_APPEND writes at the backing file's end (as a descriptor opened O_APPEND would, whatever
+ * the kernel's idea of the size), O_SYNC and O_DSYNC write through to the device. */
+static ssize_t write_flagged(int fd, struct fuse_bufvec *bufv, size_t size, off_t off, int flags)
+{
+	struct fuse_bufvec mem = FUSE_BUFVEC_INIT(size);
+	int rwf = ((flags & O_APPEND) ? RWF_APPEND : 0) | ((flags & O_DSYNC) ? RWF_DSYNC : 0) |
+		  ((flags & O_SYNC) == O_SYNC ? RWF_SYNC : 0);
+	struct iovec iov;
+	ssize_t n;
+
+	mem.buf[0].mem = malloc(size ? size : 1);
+	if (!mem.buf[0].mem)
+		return -ENOMEM;
+	n = fuse_buf_copy(&mem, bufv, 0); /* the request may still be in a pipe (splice_read) */
+	if (n >= 0) {
+		iov.iov_base = mem.buf[0].mem;
+		iov.iov_len = (size_t)n;
+		n = pwritev2(fd, &iov, 1, (flags & O_APPEND) ? -1 : off, rwf);
+		if (n < 0)
+			n = -errno;
+	}
+	free(mem.buf[0].mem);
+	return n;
+}
+
 static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bufv, off_t off,
 		       struct fuse_file_info *fi)
 {
@@ -366,7 +398,10 @@ static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bu
 	if (fi->kill_suidgid)
 		zcd_file_kill_privs(f->fd);
 #endif
-	n = fuse_buf_copy(&out, bufv, 0);
+	if (f->implicit && (fi->flags & (O_APPEND | O_SYNC | O_DSYNC)))
+		n = write_flagged(f->fd, bufv, size, off, fi->flags);
+	else
+		n = fuse_buf_copy(&out, bufv, 0);
 	/* The mount's own change: its cached pages stay (cache.h). */
 	seq = zcd_cache_seq(ctx);
 	zcd_cache_write_end(ctx, f->inode, fstat(f->fd, &st) == 0 ? &st : NULL, seq);
@@ -434,6 +469,264 @@ static const struct zcd_fh_ops file_ops = {
 	.backing_fd = file_backing_fd,
 	.release = file_release,
 };
+
+/* ---- implicit handles (-o noopen) ---- */
+
+/* Implicit handles kept at most, and how long an idle one stays open: a writable one holds the
+ * backing file open for writing, which makes exec(2) of it fail (ETXTBSY), so it goes soon. */
+#define IMP_WRITE_IDLE_NS 2000000000ull
+#define IMP_READ_IDLE_NS 5000000000ull
+
+static unsigned imp_max(const struct zcd_ctx *ctx)
+{
+	unsigned m = ctx->fds.limit / 4;
+	return m < 64 ? 64 : m;
+}
+
+static void implicit_free(struct zcd_ctx *ctx, struct zcd_file *f)
+{
+	set_fallback(ctx, f, false, f->eng.mode, 0);
+	pthread_mutex_lock(&ctx->extra_lock);
+	extra_unlink_locked(ctx, f);
+	pthread_mutex_unlock(&ctx->extra_lock);
+	zc_file_close(&f->eng);
+	close(f->fd);
+	if (f->extra_fds)
+		zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_EXTRA);
+	zcd_fds_uncharge(ctx, f->uid, ZCD_CHARGE_FILE);
+	atomic_fetch_sub(&ctx->imp_count, 1);
+	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, -1);
+	free(f);
+}
+
+void zcd_file_implicit_put(struct zcd_ctx *ctx, struct zcd_file *f)
+{
+	if (f && atomic_fetch_sub(&f->refs, 1) == 1)
+		implicit_free(ctx, f);
+}
+
+void zcd_file_implicit_detach_locked(struct zcd_inode *in, struct zcd_file **r, struct zcd_file **w)
+{
+	*r = in->imp_r;
+	*w = in->imp_w;
+	in->imp_r = in->imp_w = NULL;
+}
+
+/* Reserve a descriptor for an implicit handle. Charged to the mounting user, whom no share
+ * caps: the kernel checked the caller's permission when it opened the file, and one handle
+ * serves every caller. 0 or -errno. */
+static int implicit_charge(struct zcd_ctx *ctx)
+{
+	int rc;
+
+	while ((rc = zcd_fds_charge(ctx, ctx->owner_uid, ZCD_CHARGE_FILE)) == -ENFILE &&
+	       zcd_file_implicit_sweep(ctx, true))
+		;
+	if (rc < 0)
+		zc_stats_event(ctx->stats, ZC_EV_FD_REFUSED_BUDGET);
+	return rc;
+}
+
+/* An implicit handle of in on fd (taken; charged already), routed like an open. */
+static struct zcd_file *implicit_from_fd(struct zcd_ctx *ctx, struct zcd_inode *in, int fd,
+					 bool writable, bool readable)
+{
+	struct zcd_file *f = calloc(1, sizeof(*f));
+	struct zc_route_out route;
+	enum zc_mode mode;
+
+	if (!f) {
+		close(fd);
+		zcd_fds_uncharge(ctx, ctx->owner_uid, ZCD_CHARGE_FILE);
+		return NULL;
+	}
+	f->fd = fd;
+	f->inode = in;
+	f->uid = ctx->owner_uid;
+	f->implicit = true;
+	f->writable = writable;
+	f->readable = readable;
+	atomic_init(&f->refs, 1);
+	atomic_init(&f->used_ns, now_ns());
+	zcd_route(ctx, in, fd, &route);
+	mode = route.mode;
+	/* Without an OPEN there is no reply to put a passthrough backing file or FOPEN_DIRECT_IO
+	 * in: passthrough is served by splice (a counted fallback), and the kernel keeps every
+	 * file's pages, invalidated by the watch when another process changes the file. */
+	if (mode == ZC_MODE_PASSTHROUGH)
+		mode = ZC_MODE_SPLICE;
+	f->cache = ZC_CACHE_KEEP;
+	start_engine(ctx, f, mode);
+	if (mode != route.mode) {
+		zc_stats_fallback(ctx->stats, route.mode, mode);
+		set_fallback(ctx, f, true, mode, ENOSYS);
+	}
+	pthread_mutex_lock(&ctx->tbl.lock);
+	in->data_cached = true;
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	zc_stats_open(ctx->stats, zc_file_active(&f->eng));
+	zc_stats_gauge_add(ctx->stats, ZC_G_OPEN_HANDLES, 1);
+	atomic_fetch_add(&ctx->imp_count, 1);
+	return f;
+}
+
+/* Open and route a new implicit handle of in; NULL with -errno in *err. */
+static struct zcd_file *implicit_new(fuse_req_t req, struct zcd_inode *in, bool write, int *err)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	bool readable = true;
+	int fd, rc;
+
+	rc = implicit_charge(ctx);
+	if (rc < 0) {
+		*err = rc;
+		return NULL;
+	}
+	fd = zcd_inode_open(ctx, in, write ? O_RDWR : O_RDONLY, NULL);
+	if (write && (fd == -EACCES || fd == -EPERM || fd == -ETXTBSY)) {
+		fd = zcd_inode_open(ctx, in, O_WRONLY, NULL);
+		readable = false;
+	}
+	if (fd < 0) {
+		zcd_fds_uncharge(ctx, ctx->owner_uid, ZCD_CHARGE_FILE);
+		*err = fd;
+		return NULL;
+	}
+	*err = -ENOMEM;
+	return implicit_from_fd(ctx, in, fd, write, readable);
+}
+
+/* Put f in its slot of in unless one is there already; returns the one in the slot with a
+ * reference for the caller (f put if it lost). */
+static struct zcd_file *implicit_install(struct zcd_ctx *ctx, struct zcd_inode *in,
+					 struct zcd_file *f)
+{
+	struct zcd_file **slot = f->writable ? &in->imp_w : &in->imp_r, *spare = NULL, *got;
+
+	pthread_mutex_lock(&ctx->tbl.lock);
+	if (*slot) { /* a racing request made one first */
+		spare = f;
+		got = *slot;
+	} else {
+		*slot = got = f;
+	}
+	atomic_fetch_add(&got->refs, 1); /* the caller's; the slot holds the first */
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	if (spare)
+		zcd_file_implicit_put(ctx, spare);
+	else if ((unsigned)atomic_load(&ctx->imp_count) > imp_max(ctx))
+		zcd_file_implicit_sweep(ctx, true);
+	return got;
+}
+
+void zcd_file_implicit_adopt(struct zcd_ctx *ctx, struct zcd_inode *in, int fd, int flags)
+{
+	bool writable = (flags & O_ACCMODE) != O_RDONLY;
+	struct zcd_file *f;
+
+	if (!writable || implicit_charge(ctx) < 0) {
+		close(fd);
+		return;
+	}
+	f = implicit_from_fd(ctx, in, fd, true, (flags & O_ACCMODE) == O_RDWR);
+	if (f)
+		zcd_file_implicit_put(ctx, implicit_install(ctx, in, f));
+}
+
+struct zcd_file *zcd_file_implicit_get(fuse_req_t req, struct zcd_inode *in, bool write, int *err)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	struct zcd_file *f;
+
+	pthread_mutex_lock(&ctx->tbl.lock);
+	f = write ? in->imp_w : in->imp_r;
+	if (!f && !write && in->imp_w && in->imp_w->readable)
+		f = in->imp_w; /* a read-write handle serves reads too */
+	if (f)
+		atomic_fetch_add(&f->refs, 1);
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	if (f) {
+		atomic_store(&f->used_ns, now_ns());
+		return f;
+	}
+	f = implicit_new(req, in, write, err);
+	if (!f)
+		return NULL;
+	f = implicit_install(ctx, in, f);
+	if (!write)
+		zcd_prefetch_on_open(req, in, f->fd); /* plans follow their job */
+	return f;
+}
+
+bool zcd_file_implicit_sweep(struct zcd_ctx *ctx, bool pressed)
+{
+	struct zcd_inode *pinned[64];
+	struct zcd_file *gone[128];
+	uint64_t now = now_ns();
+	int np = 0, ng = 0;
+
+	/* Idle ones (writable ones after 2 s, read ones after 5 s), and under pressure the least
+	 * recently used idle half of what is over the cap. Only handles no request uses go. */
+	pthread_mutex_lock(&ctx->tbl.lock);
+	for (struct zcd_inode *in = ctx->tbl.all.all_next; in != &ctx->tbl.all && ng < 126 && np < 64;
+	     in = in->all_next) {
+		struct zcd_file **slots[2] = { &in->imp_r, &in->imp_w };
+		bool took = false;
+		for (int i = 0; i < 2; i++) {
+			struct zcd_file *f = *slots[i];
+			uint64_t idle;
+			if (!f || atomic_load(&f->refs) != 1)
+				continue;
+			idle = now - atomic_load(&f->used_ns);
+			if (idle > (f->writable ? IMP_WRITE_IDLE_NS : IMP_READ_IDLE_NS) ||
+			    (pressed && idle > 100000000ull)) {
+				gone[ng++] = f;
+				*slots[i] = NULL;
+				took = true;
+			}
+		}
+		if (took) {
+			in->pins++; /* freeing a handle touches its inode */
+			pinned[np++] = in;
+		}
+	}
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	for (int i = 0; i < ng; i++)
+		zcd_file_implicit_put(ctx, gone[i]);
+	for (int i = 0; i < np; i++)
+		zcd_inode_unpin(ctx, pinned[i]);
+	return ng > 0;
+}
+
+int zcd_file_fd(const struct zcd_file *f)
+{
+	return f->fd;
+}
+
+void zcd_file_implicit_read(fuse_req_t req, struct zcd_inode *in, size_t size, off_t off)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	int err = 0;
+	struct zcd_file *f = zcd_file_implicit_get(req, in, false, &err);
+
+	if (!f)
+		return zcd_reply_err(req, ZC_OP_read, err);
+	file_read(req, &f->fh, size, off);
+	zcd_file_implicit_put(ctx, f);
+}
+
+void zcd_file_implicit_write(fuse_req_t req, struct zcd_inode *in, struct fuse_bufvec *bufv,
+			     off_t off, struct fuse_file_info *fi)
+{
+	struct zcd_ctx *ctx = zcd_ctx(req);
+	int err = 0;
+	struct zcd_file *f = zcd_file_implicit_get(req, in, true, &err);
+
+	if (!f)
+		return zcd_reply_err(req, ZC_OP_write, err);
+	file_write(req, &f->fh, bufv, off, fi);
+	zcd_file_implicit_put(ctx, f);
+}
 
 int zcd_file_describe_fallback(struct zcd_ctx *ctx, struct zcd_inode *in, char *buf, size_t len)
 {

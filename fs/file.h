@@ -31,6 +31,28 @@ int zcd_file_backing_flags(const struct zcd_ctx *ctx, int flags);
  * file behind fd, as the kernel does for a writer without CAP_FSETID (with KILLPRIV_V2 the kernel
  * leaves that to the daemon). Returns 0 or -errno. */
 int zcd_file_kill_privs(int fd);
+/* Implicit handles (-o noopen: the kernel opens files without asking, so reads and writes come
+ * without a handle): the inode's own, opened as the daemon at the first READ (read-only) or
+ * WRITE (read-write), routed like an open (passthrough served by splice), and closed when the
+ * kernel forgets the inode, when idle (a writable one after 2 s: exec(2) of a file held open for
+ * writing fails) or under descriptor pressure. The kernel checked the caller's permission when
+ * it opened the file. */
+struct zcd_file;
+void zcd_file_implicit_read(fuse_req_t req, struct zcd_inode *in, size_t size, off_t off);
+void zcd_file_implicit_write(fuse_req_t req, struct zcd_inode *in, struct fuse_bufvec *bufv,
+			     off_t off, struct fuse_file_info *fi);
+/* A referenced implicit handle of in (writable: for writes), or NULL with -errno in *err. */
+struct zcd_file *zcd_file_implicit_get(fuse_req_t req, struct zcd_inode *in, bool write, int *err);
+void zcd_file_implicit_put(struct zcd_ctx *ctx, struct zcd_file *f);
+/* A file created with -o noopen: the kernel sends no RELEASE for it, so CREATE's descriptor fd
+ * (taken; flags: how it was opened) becomes the inode's implicit writable handle, or is closed. */
+void zcd_file_implicit_adopt(struct zcd_ctx *ctx, struct zcd_inode *in, int fd, int flags);
+/* The backing descriptor of an implicit handle (for fallocate, lseek, copy_file_range). */
+int zcd_file_fd(const struct zcd_file *f);
+/* Take in's implicit handles off it (tbl->lock held; in is dying): the caller puts them. */
+void zcd_file_implicit_detach_locked(struct zcd_inode *in, struct zcd_file **r, struct zcd_file **w);
+/* Close idle implicit handles (pressed: any unused for 100 ms, to make room). True if any. */
+bool zcd_file_implicit_sweep(struct zcd_ctx *ctx, bool pressed);
 /* " fallback=buffered(EMFILE) handles=N" when open handles of in are served by another engine
  * than routing chose (the mode and reason of the latest), else "". Returns the length snprintf
  * would produce. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "ctx.h"
+#include "file.h"
 #include "inode_int.h"
 #include "watch.h"
 #include "zc/log.h"
@@ -98,8 +99,16 @@ size_t zcd_table_count(struct zcd_ctx *ctx)
 	return n;
 }
 
-void zcd_inode_free(struct zcd_inode *in)
+void zcd_inode_free(struct zcd_ctx *ctx, struct zcd_inode *in)
 {
+	struct zcd_file *r, *w;
+
+	/* No request uses them: the kernel has forgotten the inode (or the mount is gone). */
+	pthread_mutex_lock(&ctx->tbl.lock);
+	zcd_file_implicit_detach_locked(in, &r, &w);
+	pthread_mutex_unlock(&ctx->tbl.lock);
+	zcd_file_implicit_put(ctx, r);
+	zcd_file_implicit_put(ctx, w);
 	if (in->fd >= 0)
 		close(in->fd);
 	free(in->fh);
@@ -117,7 +126,7 @@ void zcd_table_destroy(struct zcd_ctx *ctx)
 	while (t->buckets && t->all.all_next != &t->all) {
 		struct zcd_inode *in = t->all.all_next;
 		t->all.all_next = in->all_next;
-		zcd_inode_free(in);
+		zcd_inode_free(ctx, in);
 	}
 	free(t->buckets);
 	free(t->fh_buckets);
@@ -232,11 +241,11 @@ void zcd_tbl_unref_locked(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t nl
 	}
 }
 
-void zcd_tbl_free_dead(struct zcd_inode *dead)
+void zcd_tbl_free_dead(struct zcd_ctx *ctx, struct zcd_inode *dead)
 {
 	while (dead) {
 		struct zcd_inode *next = dead->hnext;
-		zcd_inode_free(dead);
+		zcd_inode_free(ctx, dead);
 		dead = next;
 	}
 }
@@ -289,7 +298,7 @@ static void unref(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t nlookup, u
 	pthread_mutex_lock(&ctx->tbl.lock);
 	zcd_tbl_unref_locked(ctx, in, nlookup, pins, &dead);
 	pthread_mutex_unlock(&ctx->tbl.lock);
-	zcd_tbl_free_dead(dead);
+	zcd_tbl_free_dead(ctx, dead);
 }
 
 void zcd_inode_unpin(struct zcd_ctx *ctx, struct zcd_inode *in)
@@ -319,7 +328,7 @@ void zcd_inode_closed(struct zcd_ctx *ctx, struct zcd_inode *in)
 	if (in != &ctx->root)
 		zcd_tbl_unref_locked(ctx, in, 0, 0, &dead);
 	pthread_mutex_unlock(&ctx->tbl.lock);
-	zcd_tbl_free_dead(dead);
+	zcd_tbl_free_dead(ctx, dead);
 }
 
 void zcd_inode_set_name(struct zcd_ctx *ctx, struct zcd_inode *in, struct zcd_inode *parent,
@@ -350,7 +359,7 @@ void zcd_inode_set_name(struct zcd_ctx *ctx, struct zcd_inode *in, struct zcd_in
 	if (old_parent && old_parent != &ctx->root)
 		zcd_tbl_unref_locked(ctx, old_parent, 0, 1, &dead);
 	pthread_mutex_unlock(&t->lock);
-	zcd_tbl_free_dead(dead);
+	zcd_tbl_free_dead(ctx, dead);
 }
 
 struct zcd_inode *zcd_inode_parent(struct zcd_ctx *ctx, struct zcd_inode *in, char *name, size_t len)

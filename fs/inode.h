@@ -16,6 +16,8 @@
 
 #include "zc/mode.h"
 
+struct zcd_file;
+
 _Static_assert(sizeof(fuse_ino_t) >= sizeof(void *), "inode pointers must fit in fuse_ino_t");
 
 /* What the backing's data looked like when zcfs last saw it or changed it itself. */
@@ -49,6 +51,9 @@ struct zcd_inode {
 	int fd;                   /* or -1 when closed (reopened from fh on demand) */
 	uint32_t fd_users;        /* borrowers of fd */
 	struct zcd_inode *lru_prev, *lru_next; /* on tbl->lru while fd is idle */
+
+	/* Implicit handles (-o noopen, file.h): tbl->lock. */
+	struct zcd_file *imp_r, *imp_w;
 
 	/* Change notification (watch.c): tbl->lock. */
 	int watch_wd;             /* inotify watch of a directory, 0 when none (wds start at 1) */

@@ -20,8 +20,8 @@ int zcd_lru_trim_locked(struct zcd_table *t, unsigned keep, int *fds, int max);
 void zcd_tbl_unref_locked(struct zcd_ctx *ctx, struct zcd_inode *in, uint64_t nlookup,
 			  uint32_t pins, struct zcd_inode **dead);
 /* Without the lock: free entries collected by zcd_tbl_unref_locked. */
-void zcd_tbl_free_dead(struct zcd_inode *dead);
-/* Free one entry that never entered the table. */
-void zcd_inode_free(struct zcd_inode *in);
+void zcd_tbl_free_dead(struct zcd_ctx *ctx, struct zcd_inode *dead);
+/* Free one entry (that never entered the table, or left it), its implicit handles too. */
+void zcd_inode_free(struct zcd_ctx *ctx, struct zcd_inode *in);
 
 #endif

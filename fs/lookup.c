@@ -120,7 +120,7 @@ static struct zcd_inode *ref_by_fd(struct zcd_ctx *ctx, struct zcd_inode *parent
 	if (!fresh || !dup) {
 		free(dup);
 		if (fresh)
-			zcd_inode_free(fresh);
+			zcd_inode_free(ctx, fresh);
 		return NULL;
 	}
 	pthread_mutex_lock(&t->lock);
@@ -129,7 +129,7 @@ static struct zcd_inode *ref_by_fd(struct zcd_ctx *ctx, struct zcd_inode *parent
 		in->nlookup++; /* a racing lookup inserted it first */
 		pthread_mutex_unlock(&t->lock);
 		free(dup);
-		zcd_inode_free(fresh);
+		zcd_inode_free(ctx, fresh);
 		return in;
 	}
 	if (in)

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "ctl_mount.h"
 #include "ctx.h"
 #include "dirlist.h"
 #include "fd.h"
@@ -104,9 +105,28 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 	/* Directories open with no round trip and their listings stay cached in the kernel
 	 * (dirlist.h); the first OPENDIR answers ENOSYS to turn it on. */
-	ctx->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	ctx->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) &&
+			  ctx->opts.cache != ZC_CACHE_NONE; /* cache=none: every listing comes here */
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	/* -o noopen: the first OPEN answers ENOSYS and the kernel opens files itself from then on
+	 * (no OPEN, RELEASE or FLUSH). Its locks then cannot be ours (a lock's release would come
+	 * in a RELEASE or FLUSH that no longer comes), nor may it skip a truncation it thinks the
+	 * OPEN did. Coherence with other processes rests on the watch: the kernel keeps every
+	 * file's pages until an invalidation. */
+	if (ctx->opts.noopen) {
+		if (!(conn->capable & FUSE_CAP_NO_OPEN_SUPPORT))
+			zc_log(ZC_LOG_WARNING, "-o noopen: the kernel cannot open files without an OPEN");
+		else if (zcd_watch_kind(ctx) == ZCD_WATCH_NONE)
+			zc_log(ZC_LOG_WARNING, "-o noopen needs a watch of the backing directory (see "
+			       "watching= in the config): files open with an OPEN");
+		else if (ctx->ctl && !ctx->ctl_mount)
+			zc_log(ZC_LOG_WARNING, "-o noopen: no control mount: files open with an OPEN");
+		else
+			ctx->no_open = true;
+	}
+	if (ctx->no_open)
+		conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ATOMIC_O_TRUNC);
 	zcd_pt_init(ctx, conn);
 #if ZC_HAVE_FUSE_DIRECT_IO_ALLOW_MMAP
 	/* Shared mappings of cache=none (FOPEN_DIRECT_IO) files: sqlite's WAL, numpy.memmap. */
@@ -386,11 +406,14 @@ int main(int argc, char *argv[])
 		zc_log(ZC_LOG_WARNING, "no notifier thread: external changes are seen at the next open");
 	else if (zcd_watch_start(ctx) < 0)
 		goto out_unmount; /* -o watch=fanotify|inotify that cannot be had: said why */
+	if (ctx->opts.noopen && ctx->ctl)
+		zcd_ctl_mount_start(ctx); /* logs why not */
 	if (zcd_prefetch_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no prefetch threads: reading plans are refused");
 	if (zcd_lockwait_start(ctx) < 0)
 		zc_log(ZC_LOG_WARNING, "no lock thread: a lock request that waits holds a worker");
 	r = run_loop(ctx, &cmd);
+	zcd_ctl_mount_stop(ctx);
 	zcd_lockwait_stop(ctx);
 	rc = r < 0 ? 1 : 0; /* > 0: the signal that ended the loop, a clean stop */
 	zcd_prefetch_stop(ctx); /* before the notifier: dropping leftovers queues invalidations */

@@ -229,11 +229,14 @@ void zcd_access(fuse_req_t req, fuse_ino_t ino, int mask)
 void zcd_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_inode *in = zcd_ops_inode(req, ino, ZC_OP_readlink, -EINVAL);
+	struct zcd_inode *in;
 	char buf[PATH_MAX + 1];
 	ssize_t n;
 	int fd;
 
+	if (zcd_ctl_is_virtual(ctx, ino))
+		return zcd_ctl_readlink(req, ino);
+	in = zcd_ops_inode(req, ino, ZC_OP_readlink, -EINVAL);
 	if (!in)
 		return;
 	fd = zcd_fd_get(ctx, in);

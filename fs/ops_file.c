@@ -31,6 +31,12 @@ void zcd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	in = zcd_ops_inode(req, ino, ZC_OP_open, -EIO);
 	if (!in)
 		return;
+	if (ctx->no_open) {
+		/* -o noopen: "open without me from now on"; reads and writes then come without a
+		 * handle and use the inode's implicit one (file.h). */
+		zcd_count_ok(req, ZC_OP_open);
+		return (void)fuse_reply_err(req, ENOSYS);
+	}
 	rc = zcd_file_charge(req, false);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_open, rc);
@@ -63,6 +69,9 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		fd = zcd_creds_enter(req, &creds, true);
 		if (fd == 0) {
 			int flags = zcd_file_backing_flags(ctx, fi->flags) | O_CREAT | (fi->flags & O_EXCL);
+			if (ctx->no_open) /* the descriptor becomes the implicit handle: each WRITE
+					   * says whether it appends or syncs */
+				flags &= ~(O_APPEND | O_SYNC | O_DSYNC);
 			fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 			if (fd < 0)
 				fd = -errno;
@@ -78,13 +87,34 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		zcd_file_uncharge(req, false);
 		return zcd_reply_err(req, ZC_OP_create, rc);
 	}
+	if (ctx->no_open) {
+		/* No RELEASE will come for a file created while files open without OPEN: no handle;
+		 * its writes use the inode's implicit one, which this descriptor becomes. */
+		zcd_file_uncharge(req, false);
+		zcd_file_implicit_adopt(ctx, zcd_inode_get(ctx, e.ino),
+					fd, zcd_file_backing_flags(ctx, fi->flags));
+		fi->fh = 0;
+		fi->keep_cache = 1;
+		fi->direct_io = 0;
+		zcd_count_ok(req, ZC_OP_create);
+		if (fuse_reply_create(req, &e, fi) < 0) /* interrupted: the kernel never saw it */
+			zcd_inode_forget(ctx, zcd_inode_get(ctx, e.ino), 1);
+		return;
+	}
 	zcd_file_finish_open(req, ZC_OP_create, zcd_inode_get(ctx, e.ino), fd, fi, &e);
 }
 
 void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct zcd_fh *fh = zcd_fh_of(fi);
+	struct zcd_inode *in;
 
+	if (!fh) { /* opened without a round trip */
+		in = zcd_ops_inode(req, ino, ZC_OP_read, -EIO);
+		if (in)
+			zcd_file_implicit_read(req, in, size, off);
+		return;
+	}
 	if (!fh->ops->read)
 		return zcd_reply_err(req, ZC_OP_read, -EISDIR);
 	fh->ops->read(req, fh, size, off);
@@ -94,7 +124,14 @@ void zcd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off
 		   struct fuse_file_info *fi)
 {
 	struct zcd_fh *fh = zcd_fh_of(fi);
+	struct zcd_inode *in;
 
+	if (!fh) { /* opened without a round trip */
+		in = zcd_ops_inode(req, ino, ZC_OP_write, -EIO);
+		if (in)
+			zcd_file_implicit_write(req, in, bufv, off, fi);
+		return;
+	}
 	if (!fh->ops->write)
 		return zcd_reply_err(req, ZC_OP_write, -EBADF);
 	fh->ops->write(req, fh, bufv, off, fi);
@@ -104,6 +141,10 @@ void zcd_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct zcd_fh *fh = zcd_fh_of(fi);
 
+	if (!fh) { /* opened without a round trip: nothing to flush, and no FLUSH again */
+		zcd_count_ok(req, ZC_OP_flush);
+		return (void)fuse_reply_err(req, ENOSYS);
+	}
 	zcd_reply_status(req, ZC_OP_flush, fh->ops->flush ? fh->ops->flush(fh) : 0);
 }
 
@@ -162,14 +203,28 @@ void zcd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file
 	fsync_any(req, ino, ZC_OP_fsyncdir, datasync, fi);
 }
 
-/* The handle's backing descriptor, or -1 after replying no_fd_err (a control file). */
-static int backing_fd(fuse_req_t req, enum zc_op op, struct fuse_file_info *fi, int no_fd_err)
+/* The backing descriptor of the handle, or (opened without a round trip; imp not NULL) of the
+ * inode's implicit handle, referenced in *imp (put it after use); -1 after replying no_fd_err
+ * (a control file). */
+static int backing_fd(fuse_req_t req, fuse_ino_t ino, enum zc_op op, struct fuse_file_info *fi,
+		      int no_fd_err, bool write, struct zcd_file **imp)
 {
+	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_fh *fh = zcd_fh_of(fi);
+	struct zcd_inode *in;
+	int err = no_fd_err;
 
+	if (imp)
+		*imp = NULL;
 	if (fh && fh->ops->backing_fd)
 		return fh->ops->backing_fd(fh);
-	zcd_reply_err(req, op, no_fd_err);
+	if (imp && !fh && ctx->no_open && !zcd_ctl_is_virtual(ctx, ino) && (in = zcd_inode_get(ctx, ino)) &&
+	    S_ISREG(in->type)) {
+		*imp = zcd_file_implicit_get(req, in, write, &err);
+		if (*imp)
+			return zcd_file_fd(*imp);
+	}
+	zcd_reply_err(req, op, err);
 	return -1;
 }
 
@@ -189,13 +244,15 @@ void zcd_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t le
 		   struct fuse_file_info *fi)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	int fd = backing_fd(req, ZC_OP_fallocate, fi, -EOPNOTSUPP), rc;
+	struct zcd_file *imp;
+	int fd = backing_fd(req, ino, ZC_OP_fallocate, fi, -EOPNOTSUPP, true, &imp), rc;
 
 	if (fd < 0)
 		return;
 	zcd_cache_write_begin(ctx, zcd_inode_get(ctx, ino));
 	rc = fallocate(fd, mode, off, len) < 0 ? -errno : 0;
 	absorb_write(req, ino, fd, rc);
+	zcd_file_implicit_put(ctx, imp);
 	zcd_reply_status(req, ZC_OP_fallocate, rc);
 }
 
@@ -204,16 +261,22 @@ void zcd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 struct fuse_file_info *fi_out, size_t len, int flags)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	int in_fd = backing_fd(req, ZC_OP_copy_file_range, fi_in, -EXDEV), out_fd;
+	struct zcd_file *imp_in, *imp_out = NULL;
+	int in_fd = backing_fd(req, ino_in, ZC_OP_copy_file_range, fi_in, -EXDEV, false, &imp_in), out_fd;
 	ssize_t n;
 
-	if (in_fd < 0 || (out_fd = backing_fd(req, ZC_OP_copy_file_range, fi_out, -EXDEV)) < 0)
+	if (in_fd < 0)
 		return;
+	out_fd = backing_fd(req, ino_out, ZC_OP_copy_file_range, fi_out, -EXDEV, true, &imp_out);
+	if (out_fd < 0)
+		return zcd_file_implicit_put(ctx, imp_in);
 	zcd_cache_write_begin(ctx, zcd_inode_get(ctx, ino_out));
 	n = copy_file_range(in_fd, &off_in, out_fd, &off_out, len, (unsigned)flags);
 	if (n < 0)
 		n = -errno;
 	absorb_write(req, ino_out, out_fd, (int)n);
+	zcd_file_implicit_put(ctx, imp_in);
+	zcd_file_implicit_put(ctx, imp_out);
 	if (n < 0)
 		return zcd_reply_err(req, ZC_OP_copy_file_range, (int)n);
 	zc_stats_written(ctx->stats, (size_t)n);
@@ -223,14 +286,18 @@ void zcd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 
 void zcd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
 {
-	int fd = backing_fd(req, ZC_OP_lseek, fi, -ESPIPE);
+	struct zcd_file *imp;
+	int fd = backing_fd(req, ino, ZC_OP_lseek, fi, -ESPIPE, false, &imp);
 	off_t res;
 
 	if (fd < 0)
 		return;
 	res = lseek(fd, off, whence);
 	if (res < 0)
-		return zcd_reply_err(req, ZC_OP_lseek, -errno);
+		res = -errno;
+	zcd_file_implicit_put(zcd_ctx(req), imp);
+	if (res < 0)
+		return zcd_reply_err(req, ZC_OP_lseek, (int)res);
 	zcd_count_ok(req, ZC_OP_lseek);
 	fuse_reply_lseek(req, res);
 }
@@ -239,7 +306,8 @@ void zcd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
  * two processes locking through the mount conflict with each other and with local users. */
 void zcd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)
 {
-	int fd = backing_fd(req, ZC_OP_getlk, fi, -EINVAL);
+	/* With -o noopen the kernel keeps locks itself: none comes without a handle. */
+	int fd = backing_fd(req, ino, ZC_OP_getlk, fi, -EINVAL, false, NULL);
 
 	if (fd < 0)
 		return;
@@ -254,7 +322,7 @@ void zcd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 void zcd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
 	       int sleep)
 {
-	int fd = backing_fd(req, ZC_OP_setlk, fi, -EINVAL);
+	int fd = backing_fd(req, ino, ZC_OP_setlk, fi, -EINVAL, false, NULL);
 
 	if (fd >= 0)
 		zcd_lock_take(req, ZC_OP_setlk, fd, lock, 0, sleep);
@@ -262,7 +330,7 @@ void zcd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct
 
 void zcd_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
 {
-	int fd = backing_fd(req, ZC_OP_flock, fi, -EINVAL);
+	int fd = backing_fd(req, ino, ZC_OP_flock, fi, -EINVAL, false, NULL);
 
 	if (fd >= 0)
 		zcd_lock_take(req, ZC_OP_flock, fd, NULL, op, !(op & LOCK_NB));

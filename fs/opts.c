@@ -40,6 +40,8 @@ static const struct optdef optdefs[] = {
 	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only", false },
 	{ "entry_timeout", V_SECONDS, OFF(entry_timeout), 0, "seconds the kernel caches names where backing changes are not watched (1.0); given, everywhere", false },
 	{ "attr_timeout", V_SECONDS, OFF(attr_timeout), 0, "seconds the kernel caches attributes where backing changes are not watched (1.0); given, everywhere", false },
+	{ "noopen", V_FLAG, OFF(noopen), 1, "files open with no round trip (read-mostly data: no OPEN, RELEASE or FLUSH; locks are the kernel's own, control files in a side mount)", false },
+	{ "ctl_dir", V_STR, OFF(ctl_dir), 0, "with noopen: the directory the control files are mounted on (/run/zcfs/ctl.PID)", false },
 	{ "watch", V_STR, OFF(watch_str), 0, "how changes made to BACKING by others are seen: auto|fanotify|inotify|none (auto)", false },
 	{ "watch_timeout", V_SECONDS, OFF(watch_timeout), 0, "seconds the kernel caches names and attributes where changes are watched (3600)", false },
 	{ "writeback", V_FLAG, OFF(writeback), 1, "kernel write-back cache for the mount", false },
@@ -451,6 +453,13 @@ int zcd_opts_check(struct zcd_opts *o)
 				"is checked by the kernel against the backing files' permissions\n");
 		return -EINVAL;
 	}
+	if (o->noopen && (o->mode == ZC_MODE_PASSTHROUGH || o->cache == ZC_CACHE_NONE ||
+			  o->cache == ZC_CACHE_DROP || o->writeback)) {
+		fprintf(stderr, "zcfs: -o noopen cannot go with %s: without an OPEN there is no reply to "
+				"ask for it in\n", o->writeback ? "writeback" :
+				o->mode == ZC_MODE_PASSTHROUGH ? "mode=passthrough" : "cache=none or drop");
+		return -EINVAL;
+	}
 	/* Where the kernel checks permissions anyway, it enforces ACLs and caches them too; on a
 	 * single-user mount its checks would cost a GETATTR after each write (mode invalidated). */
 	if (o->acl < 0)
@@ -476,7 +485,7 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "entry_timeout=%g\nattr_timeout=%g\nwatch=%s\nwatch_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
-		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\n"
+		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\nnoopen=%d\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
@@ -486,6 +495,7 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
 		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,
+		     o->noopen,
 		     rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);
@@ -501,5 +511,6 @@ void zcd_opts_free(struct zcd_opts *o)
 	free(o->rules_path);
 	free(o->ctl_name);
 	free(o->watch_str);
+	free(o->ctl_dir);
 	zc_rules_free(o->rules);
 }

@@ -17,6 +17,7 @@ struct zcd_opts {
 	char *mountpoint; /* as given */
 	char *mode_str, *cache_str, *rules_path, *ctl_name;
 	char *watch_str;  /* -o watch=auto|fanotify|inotify|none (NULL: auto) */
+	char *ctl_dir;    /* -o ctl_dir: where the control mount goes (-o noopen) */
 	enum zc_mode mode;
 	enum zc_cache cache;
 	struct zc_rules *rules; /* loaded by zcd_opts_check(); owned */
@@ -33,6 +34,7 @@ struct zcd_opts {
 	size_t prefetch_window;   /* bytes a plan reads ahead at most (default: 128 MiB or less) */
 	unsigned prefetch_depth;  /* prefetch worker threads, and a plan's default queue depth */
 	int scan_prefetch;        /* plan directories opened in name order */
+	int noopen;               /* -o noopen: files open without OPEN (file.h, implicit handles) */
 	unsigned io_uring_q_depth; /* 0: libfuse's default */
 	int show_help, show_version, foreground, debug, singlethread;
 	int nonopts;              /* positional arguments seen while parsing */

@@ -21,7 +21,9 @@
 
 #include "cache.h"
 #include "ctx.h"
+#include "dirlist.h"
 #include "fd.h"
+#include "file.h"
 #include "notify.h"
 #include "route.h"
 #include "watch.h"
@@ -414,13 +416,19 @@ static void *run(void *arg)
 	}
 	while (atomic_load(&w->kind) != ZCD_WATCH_NONE) {
 		struct pollfd p[2] = { { w->fd, POLLIN, 0 }, { w->wake, POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0 && errno != EINTR) {
+		int n = poll(p, 2, 1000);
+		if (n < 0 && errno != EINTR) {
 			give_up(ctx, w, -errno);
 			break;
 		}
-		if (p[1].revents)
+		if (n >= 0 && p[1].revents)
 			break;
-		if (!p[0].revents)
+		/* This is the daemon's one thread that wakes up on its own: idle implicit handles
+		 * and directory cursors are closed from here. */
+		if (ctx->no_open)
+			zcd_file_implicit_sweep(ctx, false);
+		zcd_dirlist_expire(ctx);
+		if (n <= 0 || !p[0].revents)
 			continue;
 		if (w->started == ZCD_WATCH_FANOTIFY)
 			read_fanotify(ctx, w, buf);
