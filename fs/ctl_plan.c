@@ -1,5 +1,5 @@
 /* ctl_plan.c - a reading plan written through the ctl file: the line "plan [window=..]
- * [depth=..] [store=..]", then one path per line (relative to the mount root, normalised,
+ * [depth=..] [spread=..] [store=..]", then one path per line (relative to the mount root, normalised,
  * refused if it leaves it), then an empty line (or the writer starting to read the reply). Lines
  * may be split across writes. The plan goes to prefetch.c as the writer. */
 #include <errno.h>
@@ -35,6 +35,7 @@ struct zcd_plan_upload *zcd_plan_upload_new(const struct zc_ctl_cmd *cmd)
 		return NULL;
 	u->req.window_bytes = cmd->plan.window_bytes;
 	u->req.depth = cmd->plan.depth;
+	u->req.spread = cmd->plan.spread;
 	u->req.store = cmd->plan.store;
 	return u;
 }

@@ -393,6 +393,7 @@ struct plan *zcd_pf_plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const 
 	struct zc_plan_cfg cfg = {
 		.window_bytes = r->window_bytes ? r->window_bytes : ctx->opts.prefetch_window,
 		.depth = r->depth ? r->depth : (ctx->opts.prefetch_depth ? ctx->opts.prefetch_depth : 8),
+		.spread = r->spread,
 	};
 	struct plan *p = calloc(1, sizeof(*p));
 
@@ -593,7 +594,7 @@ static void status_one(struct plan *p, FILE *out)
 		"plan=%u\nstate=%s\nkind=%s\nowner=%u\nfiles=%llu\nposition=%llu\nfrontier=%llu\n"
 		"prefetched=%llu\nbytes=%llu\nskipped=%llu\nhits=%llu\npartial=%llu\nmisses=%llu\n"
 		"wasted_bytes=%llu\nahead_bytes=%llu\nlimit_bytes=%llu\nwindow_bytes=%llu\ndepth=%u\n"
-		"store=%d\n",
+		"store=%d\nspread=%llu\nastray=%d\nstrays=%llu\n",
 		p->id, zc_plan_end_name(zc_plan_state(p->zp)), p->implicit ? "scan" : "plan",
 		(unsigned)p->uid, (unsigned long long)st.files, (unsigned long long)st.position,
 		(unsigned long long)st.frontier, (unsigned long long)st.prefetched,
@@ -602,7 +603,7 @@ static void status_one(struct plan *p, FILE *out)
 		(unsigned long long)st.misses, (unsigned long long)st.wasted_bytes,
 		(unsigned long long)st.ahead_bytes, (unsigned long long)st.limit_bytes,
 		(unsigned long long)p->window_bytes, p->depth,
-		p->store);
+		p->store, (unsigned long long)st.spread, st.astray, (unsigned long long)st.strays);
 }
 
 int zcd_prefetch_status(struct zcd_ctx *ctx, unsigned id, FILE *out)

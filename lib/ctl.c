@@ -68,7 +68,7 @@ int zc_ctl_plan_line(const char *line, size_t len, char *out, size_t outlen)
 	return zc_ctl_path_normalise(buf, out, outlen);
 }
 
-/* "window=64m depth=8 store=1" after "plan", or "status [ID]" / "cancel ID". */
+/* "window=64m depth=8 spread=256 store=1" after "plan", or "status [ID]" / "cancel ID". */
 static int parse_plan(char *p, struct zc_ctl_cmd *out, char *err, size_t errlen)
 {
 	char *tok, *save = NULL, *end;
@@ -107,12 +107,16 @@ static int parse_plan(char *p, struct zc_ctl_cmd *out, char *err, size_t errlen)
 			if (*end || v == 0 || v > 64)
 				return snprintf(err, errlen, "depth: expected 1 to 64, got '%.32s'", eq + 1), -EINVAL;
 			out->plan.depth = (unsigned)v;
+		} else if (strcmp(tok, "spread") == 0) {
+			if (*end || v == 0 || v > 1000000)
+				return snprintf(err, errlen, "spread: expected 1 to 1000000 files, got '%.32s'", eq + 1), -EINVAL;
+			out->plan.spread = (unsigned)v;
 		} else if (strcmp(tok, "store") == 0) {
 			if (*end || v > 1)
 				return snprintf(err, errlen, "store: expected 0 or 1, got '%.32s'", eq + 1), -EINVAL;
 			out->plan.store = v == 1;
 		} else {
-			return snprintf(err, errlen, "unknown plan option '%.32s' (window, depth, store)", tok), -EINVAL;
+			return snprintf(err, errlen, "unknown plan option '%.32s' (window, depth, spread, store)", tok), -EINVAL;
 		}
 	}
 	return 0;

@@ -124,6 +124,10 @@ static void test_ctl_parses_plan_commands(void **state)
 	assert_int_equal(parse("plan depth=0", &c, err), -EINVAL);
 	assert_int_equal(parse("plan depth=65", &c, err), -EINVAL);
 	assert_int_equal(parse("plan store=2", &c, err), -EINVAL);
+	assert_int_equal(parse("plan spread=256", &c, err), 0);
+	assert_int_equal(c.plan.spread, 256);
+	assert_int_equal(parse("plan spread=0", &c, err), -EINVAL);
+	assert_int_equal(parse("plan spread=1000001", &c, err), -EINVAL);
 	assert_int_equal(parse("plan turbo=1", &c, err), -EINVAL);
 	assert_non_null(strstr(err, "unknown plan option"));
 	/* the path lines that follow */

@@ -16,7 +16,7 @@ enum zc_ctl_verb {
 	ZC_CTL_SYNCFS,    /* syncfs */
 	ZC_CTL_FLUSH,     /* flush PATH */
 	ZC_CTL_STATS_RESET, /* stats reset */
-	ZC_CTL_PLAN,      /* plan [window=BYTES] [depth=N] [store=0|1], then one path per line, then
+	ZC_CTL_PLAN,      /* plan [window=BYTES] [depth=N] [spread=N] [store=0|1], then one path per line, then
 			   * an empty line; plan status [ID]; plan cancel ID */
 };
 
@@ -30,6 +30,7 @@ struct zc_ctl_cmd {
 		enum zc_ctl_plan_sub sub;
 		uint64_t window_bytes; /* 0: the mount's default */
 		unsigned depth;        /* 0: the mount's default; at most 64 */
+		unsigned spread;       /* files the job's readers are apart; 0: learned */
 		bool store;
 		unsigned id;           /* status (0: all) and cancel */
 	} plan;
