@@ -161,8 +161,11 @@ static int parse_size(const char *s, size_t *out, const char **why)
 	}
 	memcpy(digits, s, n);
 	digits[n] = '\0';
-	if (parse_uint(digits, SIZE_MAX / mul, &v, why) < 0)
+	if (parse_uint(digits, SIZE_MAX / mul, &v, why) < 0) {
+		if (strcmp(*why, "out of range") != 0)
+			*why = "expected a size in bytes (k, m, g suffixes)";
 		return -EINVAL;
+	}
 	*out = (size_t)(v * mul);
 	return 0;
 }
@@ -347,13 +350,13 @@ static bool path_within(const char *inner, const char *outer)
 static int check_names(struct zcd_opts *o)
 {
 	if (o->mode_str && zc_mode_parse(o->mode_str, strlen(o->mode_str), &o->mode) < 0) {
-		fprintf(stderr, "zcfs: bad -o mode=%s (expected buffered, direct, mmap, splice or passthrough)\n", o->mode_str);
+		fprintf(stderr, "zcfs: bad -o mode=%s (expected %s)\n", o->mode_str, zc_mode_choices());
 		return -EINVAL;
 	}
 	if (!o->mode_str)
 		o->mode = ZC_MODE_SPLICE;
 	if (o->cache_str && zc_cache_parse(o->cache_str, strlen(o->cache_str), &o->cache) < 0) {
-		fprintf(stderr, "zcfs: bad -o cache=%s (expected keep, auto, none or drop)\n", o->cache_str);
+		fprintf(stderr, "zcfs: bad -o cache=%s (expected %s)\n", o->cache_str, zc_cache_choices());
 		return -EINVAL;
 	}
 	if (!o->cache_str)
@@ -425,6 +428,13 @@ int zcd_opts_check(struct zcd_opts *o)
 	}
 	if (o->io_uring_q_depth && (o->io_uring_q_depth > 4096 || !o->io_uring)) {
 		fprintf(stderr, "zcfs: -o io_uring_q_depth needs -o io_uring and a depth up to 4096\n");
+		return -EINVAL;
+	}
+	/* The kernel refuses passthrough on a connection with a write-back cache: every open
+	 * would be served by splice instead, without a word. */
+	if (o->mode == ZC_MODE_PASSTHROUGH && o->writeback) {
+		fprintf(stderr, "zcfs: -o mode=passthrough and -o writeback exclude each other (the kernel "
+				"passes no file through on a mount with a write-back cache)\n");
 		return -EINVAL;
 	}
 	if (o->acl && !o->default_permissions) {
