@@ -250,13 +250,23 @@ int zctl_cmd_stats(int argc, char **argv)
 				return ZCTL_EXIT_USAGE;
 			}
 		} else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
-			count = strtol(argv[++i], NULL, 10);
+			char *e;
+			const char *v = argv[++i];
+			count = strtol(v, &e, 10);
+			if (*v < '0' || *v > '9' || *e || count <= 0) {
+				fprintf(stderr, "zcfsctl stats: --count needs a positive number of intervals, got '%s'\n", v);
+				return ZCTL_EXIT_USAGE;
+			}
 		} else if (a[0] == '-') {
 			fprintf(stderr, "zcfsctl stats: unknown option %s\n", a);
 			return ZCTL_EXIT_USAGE;
 		} else {
 			where = a;
 		}
+	}
+	if (count && interval <= 0) {
+		fprintf(stderr, "zcfsctl stats: --count counts --watch intervals: give --watch SECONDS too\n");
+		return ZCTL_EXIT_USAGE;
 	}
 	struct zctl_mount m;
 	int rc = zctl_mount_find(where, &m);

@@ -208,6 +208,7 @@ int zctl_slurp(const char *path, char **out, size_t *lenp)
 int zctl_ctl_text(const struct zctl_mount *m, const char *text, size_t len, char **reply)
 {
 	char path[sizeof(m->ctl_dir) + 8];
+	*reply = NULL;
 	snprintf(path, sizeof(path), "%s/ctl", m->ctl_dir);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -235,12 +236,34 @@ int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply)
 	char *line = malloc(len + 2);
 	int rc;
 
+	*reply = NULL;
 	if (!line)
 		return -ENOMEM;
 	memcpy(line, cmd, len);
 	line[len] = '\n';
 	rc = zctl_ctl_text(m, line, len + 1, reply);
 	free(line);
+	return rc;
+}
+
+int zctl_ctl_path(const struct zctl_mount *m, const char *verb, const char *rel, char **reply)
+{
+	char *cmd = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&cmd, &len);
+	int rc;
+
+	*reply = NULL;
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "%s -e ", verb);
+	zctl_escape_path(f, rel);
+	if (fclose(f) != 0) {
+		free(cmd);
+		return -ENOMEM;
+	}
+	rc = zctl_ctl(m, cmd, reply);
+	free(cmd);
 	return rc;
 }
 
@@ -303,6 +326,29 @@ void zctl_human_bytes(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
 	else
 		snprintf(buf, len, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, unit[u]);
+}
+
+static bool escaped_byte(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || c == '\\';
+}
+
+bool zctl_path_needs_escape(const char *path)
+{
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		if (escaped_byte(*p))
+			return true;
+	return false;
+}
+
+void zctl_escape_path(FILE *f, const char *path)
+{
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (escaped_byte(*p))
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
 }
 
 bool zctl_json_mode(void)
