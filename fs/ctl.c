@@ -19,6 +19,7 @@
 #include "req.h"
 #include "zc/ctl.h"
 #include "zc/log.h"
+#include "zc/prom.h"
 
 #define SNAP_SHARE_NS 250000000ull
 #define CTL_WRITE_MAX 4096       /* one command */
@@ -147,6 +148,51 @@ static int append_prefetch(struct zcd_ctx *ctx, char **text, size_t *len)
 	return 0;
 }
 
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* Every series carries the mount's labels (-o name=, -o node=; opts.h), so two mounts' stats
+ * scraped together share none; the JSON says them once, as "labels". */
+static int add_labels(struct zcd_ctx *ctx, enum node_kind k, char **text, size_t *len)
+{
+	const char *labels = ctx->opts.stats_labels ? ctx->opts.stats_labels : "";
+	char *more = NULL;
+	size_t mlen = 0;
+	int rc;
+
+	if (k == N_STATS) {
+		rc = zc_prom_add_labels(*text, *len, labels, &more, &mlen);
+	} else {
+		FILE *f = open_memstream(&more, &mlen);
+		rc = f ? 0 : -ENOMEM;
+		if (f) {
+			fputs("{\"labels\":{\"mount\":", f);
+			json_string(f, ctx->opts.name_label ? ctx->opts.name_label : "");
+			fputs(",\"node\":", f);
+			json_string(f, ctx->opts.node_label ? ctx->opts.node_label : "");
+			fprintf(f, "},%s", **text == '{' ? *text + 1 : *text);
+			rc = fclose(f) == 0 ? 0 : -ENOMEM;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	free(*text);
+	*text = more;
+	*len = mlen;
+	return 0;
+}
+
 /* Render kind into a new snapshot (one reference). */
 static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 {
@@ -181,6 +227,8 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 					  : zc_stats_render_json(&st, &text, &len);
 			if (rc == 0 && k == N_STATS)
 				rc = append_prefetch(ctx, &text, &len);
+			if (rc == 0)
+				rc = add_labels(ctx, k, &text, &len);
 		}
 	}
 	if (rc < 0)

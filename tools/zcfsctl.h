@@ -54,8 +54,9 @@ uint64_t zctl_reply_u64(const char *reply, const char *key);
 /* Read a whole file into a malloc'ed NUL-terminated buffer. Returns 0 or -errno. */
 int zctl_slurp(const char *path, char **out, size_t *len);
 
-/* Prometheus text: value of a sample line "name{labels} value" (labels exactly as written, or
- * NULL for none). Returns 0 or -ENOENT. */
+/* Prometheus text: value of the first sample line "name{labels} value" whose labels include every
+ * pair in labels ('mode="buffered"', or several comma separated; NULL or "": any). The daemon
+ * adds mount= and node= to every sample. Returns 0 or -ENOENT. */
 int zctl_prom_get(const char *text, const char *name, const char *labels, double *out);
 
 /* Write path to f with every control byte and backslash as \\xNN: the form the control file

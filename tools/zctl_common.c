@@ -293,19 +293,43 @@ uint64_t zctl_reply_u64(const char *reply, const char *key)
 	return strtoull(v, NULL, 10);
 }
 
+/* Does the label set set[0..len) (without braces) hold the pair k="v" starting at want (up to its
+ * closing quote)? Pairs are compared whole. */
+static bool has_pair(const char *set, size_t len, const char *want, size_t wlen)
+{
+	for (const char *p = set; p + wlen <= set + len; p++)
+		if ((p == set || p[-1] == ',') && memcmp(p, want, wlen) == 0 &&
+		    (p + wlen == set + len || p[wlen] == ','))
+			return true;
+	return false;
+}
+
 int zctl_prom_get(const char *text, const char *name, const char *labels, double *out)
 {
-	size_t nl = strlen(name), ll = labels ? strlen(labels) : 0;
+	size_t nl = strlen(name);
 	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (strncmp(l, name, nl) != 0)
+		if (strncmp(l, name, nl) != 0 || (l[nl] != '{' && l[nl] != ' '))
 			continue;
-		const char *p = l + nl;
-		if (labels) {
-			if (*p != '{' || strncmp(p + 1, labels, ll) != 0 || p[1 + ll] != '}')
+		const char *p = l + nl, *set = "";
+		size_t slen = 0;
+		if (*p == '{') {
+			set = p + 1;
+			p = strchr(set, '}'); /* our label values hold no '}' */
+			if (!p)
 				continue;
-			p += ll + 2;
+			slen = (size_t)(p - set);
+			p++;
 		}
-		if (*p != ' ')
+		/* every pair asked for (k="v",k2="v2") is among the sample's labels */
+		bool all = true;
+		for (const char *w = labels; all && w && *w;) {
+			const char *q = strchr(w, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+			if (!e)
+				return -EINVAL;
+			all = has_pair(set, slen, w, (size_t)(e + 1 - w));
+			w = e[1] == ',' ? e + 2 : e + 1;
+		}
+		if (!all || *p != ' ')
 			continue;
 		*out = strtod(p + 1, NULL);
 		return 0;

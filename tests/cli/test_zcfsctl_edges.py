@@ -9,12 +9,15 @@
 - prefetch --plan of a job that reads in another order: the plan ends off-plan, zcfsctl says so
   and exits 5; relative paths in LIST are relative to the directory given;
 - mode FILE MODE outside zcfs exits 3 and sets nothing; stats --count without --watch, bench
-  --size 1x and an empty plan list are usage errors; bench DIR says so once.
+  --size 1x and an empty plan list are usage errors; bench DIR says so once;
+- two mounts' statistics: every series carries mount= and node= labels, so together they share
+  none, and zcfsctl stats --prom A B is one valid exposition (promtool, where installed).
 Usage: test_zcfsctl_edges.py ZCFS ZCFSCTL"""
 import json, os, random, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
-from zcfstest import Mount, assert_clean_log, done, ok, require_fuse, temp_tree  # noqa: E402
+from zcfstest import (Mount, assert_clean_log, done, ok, prom_problems, prom_samples,  # noqa: E402
+                      require_fuse, temp_tree)
 
 ZCFS = os.path.realpath(sys.argv[1])
 ZCFSCTL = os.path.realpath(sys.argv[2])
@@ -172,6 +175,43 @@ def small_ones(top, S, M, log):
        "usage errors; bench DIR: one line; mode passthrough accepted")
 
 
+def two_mounts(top, S, M, log):
+    """Two mounts' statistics together: every series labelled with its mount (and node), none
+    shared; one exposition of both from zcfsctl stats --prom A B (promtool checks it where
+    installed, the test's own checker always)."""
+    M2 = os.path.join(top, "mnt2")
+    os.makedirs(M2, exist_ok=True)
+    a = Mount(ZCFS, S, M, ["name=train"], log)
+    b = Mount(ZCFS, S, M2, ["node=n2"], log)
+    try:
+        ta = open(os.path.join(M, ".zcfs", "stats")).read()
+        tb = open(os.path.join(M2, ".zcfs", "stats")).read()
+        for text, mount, node in ((ta, "train", os.uname().nodename), (tb, M2, "n2")):
+            assert all(lab.get("mount") == mount and lab.get("node") == node for _, lab, _ in prom_samples(text)), \
+                f"a sample without mount={mount} node={node}"
+        shared = {(n, tuple(sorted(lab.items()))) for n, lab, _ in prom_samples(ta)} & \
+                 {(n, tuple(sorted(lab.items()))) for n, lab, _ in prom_samples(tb)}
+        assert not shared, f"{len(shared)} series in both mounts' stats, e.g. {sorted(shared)[:3]}"
+        assert prom_problems(ta) == [] and prom_problems(tb) == [], (prom_problems(ta)[:3], prom_problems(tb)[:3])
+        r = ctl("stats", "--prom", M, M2)
+        assert r.returncode == 0, r
+        both = r.stdout.decode()
+        assert prom_problems(both) == [], prom_problems(both)[:5]
+        assert len(prom_samples(both)) == len(prom_samples(ta)) + len(prom_samples(tb))
+        how = "the test's checker"
+        if subprocess.run(["sh", "-c", "command -v promtool"], capture_output=True).returncode == 0:
+            p = subprocess.run(["promtool", "check", "metrics"], input=r.stdout, capture_output=True, timeout=30)
+            assert p.returncode == 0, (p.stdout, p.stderr)
+            how += " and promtool check metrics"
+        js = json.load(open(os.path.join(M, ".zcfs", "stats.json")))
+        assert js["labels"] == {"mount": "train", "node": os.uname().nodename}, js["labels"]
+    finally:
+        a.close()
+        b.close()
+    ok(f"two mounts' stats: every series labelled mount=, node=; none shared; zcfsctl stats --prom A B "
+       f"is one valid exposition ({how}); stats.json names its labels")
+
+
 def main():
     require_fuse()
     top, S, M = temp_tree("zcfs-ctl-edges.")
@@ -185,6 +225,7 @@ def main():
     plan_mount_gone(top, S, M, log)
     plan_ends(top, S, M, log)
     small_ones(top, S, M, log)
+    two_mounts(top, S, M, log)
     assert_clean_log(log)
     subprocess.call(["rm", "-rf", top])
     done()

@@ -67,9 +67,9 @@ lookups() { # options -> rdp (config's readdirplus=) and nlookup (LOOKUPs while 
   local a b
   zc_mount -- "$1"
   ls "$t/mnt/many" > /dev/null
-  a=$(awk '/^zcfs_ops_total\{op="lookup"\}/{print $2}' "$t/mnt/.zcfs/stats")
+  a=$(awk '/^zcfs_ops_total\{op="lookup",/{print $2}' "$t/mnt/.zcfs/stats")
   cat "$t/mnt/many"/* > /dev/null
-  b=$(awk '/^zcfs_ops_total\{op="lookup"\}/{print $2}' "$t/mnt/.zcfs/stats")
+  b=$(awk '/^zcfs_ops_total\{op="lookup",/{print $2}' "$t/mnt/.zcfs/stats")
   rdp=$(sed -n 's/^readdirplus=//p' "$t/mnt/.zcfs/config")
   nlookup=$((${b:-0} - ${a:-0}))
   zc_unmount || fail "daemon exit status ($1)"

@@ -136,8 +136,14 @@ def main():
             mnt.close()
         ok("residency of a passthrough file: one cache, the backing file's, full after a read")
 
-        # 5. fallbacks: writeback, and a daemon without CAP_SYS_ADMIN
-        mnt = Mount(ZCFS, S, M, ["mode=passthrough", "writeback"], log)
+        # 5. fallbacks: writeback, and a daemon without CAP_SYS_ADMIN. As the mount's default
+        # the pair is refused (every open would be served by splice, silently); a file routed
+        # to passthrough on a writeback mount falls back, counted and shown.
+        r = subprocess.run([ZCFS, "-f", "-o", "mode=passthrough,writeback", S, M], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "-o mode=passthrough and -o writeback exclude each other" in r.stderr, r
+        os.setxattr(s("f"), "user.zcfs.mode", b"passthrough")
+        mnt = Mount(ZCFS, S, M, ["writeback"], log)
         try:
             assert open(m("f"), "rb").read()[:5] == b"hello"
             assert "fallback=splice(EINVAL) handles=0" not in eff(m("f"))
@@ -145,7 +151,9 @@ def main():
             assert prom(M, "zcfs_opens_total", 'mode="passthrough"') == 0
         finally:
             mnt.close()
-        ok("-o writeback: passthrough falls back to splice (the kernel allows only one of them)")
+            os.removexattr(s("f"), "user.zcfs.mode")
+        ok("-o mode=passthrough,writeback refused; a file routed to passthrough on a writeback "
+           "mount falls back to splice (the kernel allows only one of them)")
         assert_clean_log(log)
 
         # A daemon without CAP_SYS_ADMIN in the initial user namespace (root of a user namespace
@@ -158,7 +166,7 @@ for i in 1 2 3; do cat {m("f")!r} > /dev/null || exit 3; done
 exec 3<{m("f")!r}
 getfattr -n user.zcfs.effective --only-values {m("f")!r} > {top!r}/eff
 exec 3<&-
-grep '^zcfs_opens_total{{mode="splice"}}' {M!r}/.zcfs/stats > {top!r}/opens
+grep '^zcfs_opens_total{{mode="splice",' {M!r}/.zcfs/stats > {top!r}/opens
 fusermount3 -u {M!r} || umount {M!r}
 wait $pid
 """
