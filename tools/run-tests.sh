@@ -19,6 +19,7 @@ fi
 ./tools/deps.sh
 fuse_opt=$(./tools/fuse-setup.sh)
 export ZCFS_REQUIRE_MOUNT=1
+export ZCFS_REQUIRE_TORCH=1 # deps.sh installs python3-torch: its DataLoader test must run
 
 run_suite() { # build-dir "test names or empty for all" meson-setup-args...
   local dir=$1 tests=$2; shift 2
