@@ -207,9 +207,10 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 			char *more = NULL;
 			/* What the options resolved to on this machine. */
 			if (asprintf(&more, "%s# effective\nfd_limit=%u\nfd_reserve=%u\nfd_cache_max=%u\n"
-				     "max_open_per_uid=%u\nhandles=%s\n", text, ctx->fds.limit,
+				     "max_open_per_uid=%u\nhandles=%s\nlocks=%s\n", text, ctx->fds.limit,
 				     ctx->fds.reserve, ctx->fds.cache_max, ctx->fds.per_uid_max,
-				     ctx->fds.handles_ok ? "yes" : "no") < 0)
+				     ctx->fds.handles_ok ? "yes" : "no",
+				     ctx->locks_local ? "kernel" : "backing") < 0)
 				more = NULL;
 			free(text);
 			text = more;
@@ -322,6 +323,7 @@ void zcd_ctl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int k = zcd_ctl_is_name(ctx, parent, name) ? N_DIR : N_COUNT;
 
+	zcd_note_transport(req); /* before the snapshot a lookup's size takes */
 	for (int i = N_STATS; k == N_COUNT && node_of(ctx, parent) && i < N_COUNT; i++)
 		if (strcmp(name, ctx->ctl->nodes[i].name) == 0)
 			k = i;
@@ -618,6 +620,9 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 	struct zcd_fh *fh;
 	int rc;
 
+	/* The snapshot says whether requests come over io_uring: this request is one of them
+	 * (zcfs_io_uring read 0 until the first read of a file or stat did). */
+	zcd_note_transport(req);
 	if (is_dir != (k == N_DIR))
 		return zcd_reply_err(req, op, is_dir ? -ENOTDIR : -EISDIR);
 	if (k == N_DIR) {

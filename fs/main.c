@@ -103,6 +103,7 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
 	zcd_pt_init(ctx, conn);
+	zcd_lock_init(ctx, conn);
 #if ZC_HAVE_FUSE_DIRECT_IO_ALLOW_MMAP
 	/* Shared mappings of cache=none (FOPEN_DIRECT_IO) files: sqlite's WAL, numpy.memmap. */
 	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
