@@ -153,6 +153,9 @@ static const struct fuse_lowlevel_ops zcd_ops = {
 	.fsyncdir = zcd_fsyncdir,
 	.open = zcd_open,
 	.create = zcd_create,
+#if ZC_HAVE_FUSE_TMPFILE
+	.tmpfile = zcd_tmpfile,
+#endif
 	.read = zcd_read,
 	.write_buf = zcd_write_buf,
 	.flush = zcd_flush,

@@ -2,6 +2,8 @@
  * a handle, dispatched through its ops table (handle.h): read, write, flush, fsync, release for
  * files and directories alike; fallocate, copy_file_range, lseek and POSIX (as open file
  * description) and flock locks on the handle's backing descriptor. */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,6 +44,10 @@ void zcd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	zcd_file_finish_open(req, ZC_OP_open, in, fd, fi, NULL);
 }
 
+/* The name an O_TMPFILE file is known by (for routing) until a link names it; told from a file
+ * of that name by its address. */
+static const char tmpfile_name[] = "#tmpfile";
+
 void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		struct fuse_file_info *fi)
 {
@@ -63,7 +69,10 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 		fd = zcd_creds_enter(req, &creds, true);
 		if (fd == 0) {
 			int flags = zcd_file_backing_flags(ctx, fi->flags) | O_CREAT | (fi->flags & O_EXCL);
-			fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+			if (name == tmpfile_name) /* unnamed, in the directory itself */
+				fd = openat(pfd, ".", (flags & ~(O_CREAT | O_TMPFILE)) | O_TMPFILE | O_CLOEXEC, mode);
+			else
+				fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 			if (fd < 0)
 				fd = -errno;
 			zcd_creds_leave(req, &creds);
@@ -80,6 +89,13 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	zcd_file_finish_open(req, ZC_OP_create, zcd_inode_get(ctx, e.ino), fd, fi, &e);
 }
+
+#if ZC_HAVE_FUSE_TMPFILE
+void zcd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
+{
+	zcd_create(req, parent, tmpfile_name, mode, fi);
+}
+#endif
 
 void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {

@@ -273,6 +273,31 @@ def main():
         expect_errno(errno.ENODATA, os.getxattr, s("z/new"), "user.k")
         ok("xattrs user. and trusted.: set/get/list/remove, ERANGE, ENODATA, XATTR_CREATE; virtual ones unlisted")
 
+        # O_TMPFILE: an unnamed file, linked into a name later (linkat of /proc/self/fd/N);
+        # with O_EXCL never linkable. libfuse 3.14 has no tmpfile op: EOPNOTSUPP there.
+        has_tmpfile = "tmpfile" in subprocess.run([ZCFS, "--version"], capture_output=True, text=True).stdout
+        lc = ctypes.CDLL(None, use_errno=True)
+        def linkat_fd(fd, dst):
+            if lc.linkat(-100, f"/proc/self/fd/{fd}".encode(), -100, dst.encode(), 0x400) != 0:
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        if has_tmpfile:
+            fd = os.open(M, os.O_TMPFILE | os.O_RDWR, 0o640)
+            os.write(fd, b"unnamed")
+            assert os.fstat(fd).st_nlink == 0 and os.fstat(fd).st_mode & 0o777 == 0o640
+            assert not [n for n in os.listdir(S) if n.startswith("#")], os.listdir(S)
+            linkat_fd(fd, m("was-tmp"))
+            os.close(fd)
+            assert open(s("was-tmp"), "rb").read() == b"unnamed" and os.stat(m("was-tmp")).st_nlink == 1
+            fd = os.open(M, os.O_TMPFILE | os.O_WRONLY | os.O_EXCL, 0o600)
+            expect_errno(errno.ENOENT, linkat_fd, fd, m("never"))
+            os.close(fd)
+            assert not os.path.exists(s("never"))
+            os.unlink(m("was-tmp"))
+            ok("O_TMPFILE: an unnamed file, written, then linked to a name; with O_EXCL not linkable")
+        else:
+            expect_errno(errno.EOPNOTSUPP, os.open, M, os.O_TMPFILE | os.O_RDWR, 0o600)
+            ok("O_TMPFILE: EOPNOTSUPP (zcfs built with a libfuse without the tmpfile operation)")
+
         # locks between two processes
         open(m("lk"), "w").write("lock me")
         fd = os.open(m("lk"), os.O_RDWR)
