@@ -53,7 +53,7 @@ zc_unmount || fail "daemon exit status"
 printf '\xef\xbb\xbf*.bin mode=direct\n' > "$t/rules"
 echo data > "$t/src/x.bin"
 zc_mount -- rules="$t/rules"
-eff=$(getfattr --only-values -n user.zcfs.effective "$t/mnt/x.bin")
+eff=$(getfattr --absolute-names --only-values -n user.zcfs.effective "$t/mnt/x.bin")
 zc_unmount || fail "daemon exit status (rules with a BOM)"
 [[ $eff == "mode=direct source=rule:$t/rules:1 "* ]] || fail "rules file with a BOM: x.bin is $eff"
 n=$((n + 1)); echo "ok $n - a rules file with a UTF-8 byte order mark: its first rule applies"
