@@ -1,17 +1,21 @@
 #!/bin/sh
-# prometheus-textfile.sh - export a zcfs mount's statistics to node_exporter's textfile collector.
-# .zcfs/stats is already in the Prometheus text format; copy one snapshot atomically (write to a
-# temporary file in the same directory, then rename) so the collector never reads half a file.
-#   usage: prometheus-textfile.sh MOUNTPOINT [TEXTFILE_DIR]   (e.g. from a cron job or a timer)
+# prometheus-textfile.sh - export zcfs mounts' statistics to node_exporter's textfile collector.
+# Each series in .zcfs/stats carries the labels mount= (-o name=, or the mount point) and node=;
+# zcfsctl stats --prom merges several mounts into one exposition with each metric family once.
+# One snapshot is written atomically (a temporary file in the same directory, then rename), so
+# the collector never reads half a file.
+#   usage: prometheus-textfile.sh [-d TEXTFILE_DIR] MOUNTPOINT...   (from a cron job or a timer)
 #   node_exporter --collector.textfile.directory=/var/lib/node_exporter/textfile_collector
 set -eu
-mnt=${1:?usage: prometheus-textfile.sh MOUNTPOINT [TEXTFILE_DIR]}
-dir=${2:-/var/lib/node_exporter/textfile_collector}
-name=$(getfattr --only-values -n user.zcfs.ctl "$mnt" 2>/dev/null || echo .zcfs)
-label=$(echo "$mnt" | tr -c 'a-zA-Z0-9_\n' '_')
-tmp=$(mktemp "$dir/.zcfs_$label.XXXXXX")
+dir=/var/lib/node_exporter/textfile_collector
+if [ "${1:-}" = -d ]; then
+  dir=${2:?usage: prometheus-textfile.sh [-d TEXTFILE_DIR] MOUNTPOINT...}
+  shift 2
+fi
+[ $# -gt 0 ] || { echo "usage: prometheus-textfile.sh [-d TEXTFILE_DIR] MOUNTPOINT..." >&2; exit 2; }
+tmp=$(mktemp "$dir/.zcfs.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
-cp "$mnt/$name/stats" "$tmp"
+zcfsctl stats --prom "$@" > "$tmp"
 chmod 0644 "$tmp"
-mv "$tmp" "$dir/zcfs_$label.prom"
+mv "$tmp" "$dir/zcfs.prom"
 trap - EXIT

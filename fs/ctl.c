@@ -20,6 +20,7 @@
 #include "req.h"
 #include "zc/ctl.h"
 #include "zc/log.h"
+#include "zc/prom.h"
 
 #define SNAP_SHARE_NS 250000000ull
 #define CTL_WRITE_MAX 4096       /* one command */
@@ -153,6 +154,51 @@ static int append_prefetch(struct zcd_ctx *ctx, char **text, size_t *len)
 	return 0;
 }
 
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* Every series carries the mount's labels (-o name=, -o node=; opts.h), so two mounts' stats
+ * scraped together share none; the JSON says them once, as "labels". */
+static int add_labels(struct zcd_ctx *ctx, enum node_kind k, char **text, size_t *len)
+{
+	const char *labels = ctx->opts.stats_labels ? ctx->opts.stats_labels : "";
+	char *more = NULL;
+	size_t mlen = 0;
+	int rc;
+
+	if (k == N_STATS) {
+		rc = zc_prom_add_labels(*text, *len, labels, &more, &mlen);
+	} else {
+		FILE *f = open_memstream(&more, &mlen);
+		rc = f ? 0 : -ENOMEM;
+		if (f) {
+			fputs("{\"labels\":{\"mount\":", f);
+			json_string(f, ctx->opts.name_label ? ctx->opts.name_label : "");
+			fputs(",\"node\":", f);
+			json_string(f, ctx->opts.node_label ? ctx->opts.node_label : "");
+			fprintf(f, "},%s", **text == '{' ? *text + 1 : *text);
+			rc = fclose(f) == 0 ? 0 : -ENOMEM;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	free(*text);
+	*text = more;
+	*len = mlen;
+	return 0;
+}
+
 /* Render kind into a new snapshot (one reference). */
 static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 {
@@ -168,9 +214,10 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 			/* What the options resolved to on this machine. */
 			zcd_watch_describe(ctx, watch, sizeof(watch));
 			if (asprintf(&more, "%s# effective\nfd_limit=%u\nfd_reserve=%u\nfd_cache_max=%u\n"
-				     "max_open_per_uid=%u\nhandles=%s\nwatching=%s\n", text, ctx->fds.limit,
-				     ctx->fds.reserve, ctx->fds.cache_max, ctx->fds.per_uid_max,
-				     ctx->fds.handles_ok ? "yes" : "no", watch) < 0)
+				     "max_open_per_uid=%u\nhandles=%s\nwatching=%s\nlocks=%s\n", text,
+				     ctx->fds.limit, ctx->fds.reserve, ctx->fds.cache_max,
+				     ctx->fds.per_uid_max, ctx->fds.handles_ok ? "yes" : "no", watch,
+				     ctx->locks_local ? "kernel" : "backing") < 0)
 				more = NULL;
 			free(text);
 			text = more;
@@ -188,6 +235,8 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 					  : zc_stats_render_json(&st, &text, &len);
 			if (rc == 0 && k == N_STATS)
 				rc = append_prefetch(ctx, &text, &len);
+			if (rc == 0)
+				rc = add_labels(ctx, k, &text, &len);
 		}
 	}
 	if (rc < 0)
@@ -287,6 +336,7 @@ void zcd_ctl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_entry_param e;
 	int k = zcd_ctl_is_name(ctx, parent, name) ? (ctx->ctl->side_path ? N_LINK : N_DIR) : N_COUNT;
 
+	zcd_note_transport(req); /* before the snapshot a lookup's size takes */
 	for (int i = N_STATS; k == N_COUNT && node_of(ctx, parent) && i <= N_CTL; i++)
 		if (strcmp(name, ctx->ctl->nodes[i].name) == 0)
 			k = i;
@@ -619,6 +669,9 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 
 	if (k == N_LINK) /* not followed: the kernel opens where it points */
 		return zcd_reply_err(req, op, -ELOOP);
+	/* The snapshot says whether requests come over io_uring: this request is one of them
+	 * (zcfs_io_uring read 0 until the first read of a file or stat did). */
+	zcd_note_transport(req);
 	if (is_dir != (k == N_DIR))
 		return zcd_reply_err(req, op, is_dir ? -ENOTDIR : -EISDIR);
 	if (k == N_DIR) {

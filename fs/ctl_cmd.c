@@ -115,6 +115,12 @@ static void residency_single(struct cmd_run *run, const struct zc_resid *r)
 	}
 }
 
+/* A path in a reply: control bytes as \xNN, and with -e backslashes too (zc_ctl_escape). */
+static const char *show_path(const struct zc_ctl_cmd *cmd, char *buf, size_t len, const char *path)
+{
+	return cmd->escaped ? zc_ctl_escape(buf, len, path) : zc_log_clean(buf, len, path);
+}
+
 static void residency_line(struct cmd_run *run, const struct zc_resid *r, const char *relpath)
 {
 	char clean[3 * PATH_MAX];
@@ -124,10 +130,11 @@ static void residency_line(struct cmd_run *run, const struct zc_resid *r, const 
 		run->truncated = true;
 		return;
 	}
-	/* a name with a newline must not make a reply line of its own */
+	/* a name with a newline must not make a reply line of its own; with -e the backslash is
+	 * escaped too, so the client can decode every name */
 	n = fprintf(run->out, "file=%llu %llu %llu %s\n", (unsigned long long)r->total_pages,
 		    (unsigned long long)r->resident_pages, (unsigned long long)r->file_bytes,
-		    zc_log_clean(clean, sizeof(clean), relpath));
+		    show_path(run->cmd, clean, sizeof(clean), relpath));
 	run->out_bytes += n > 0 ? (size_t)n : 0;
 }
 
@@ -288,6 +295,7 @@ static int run_command(struct cmd_run *run)
 {
 	struct zcd_ctx *ctx = run->ctx;
 	const struct zc_ctl_cmd *cmd = run->cmd;
+	char shown[4 * PATH_MAX];
 	struct stat st;
 	int fd, rfd, rc;
 
@@ -304,7 +312,7 @@ static int run_command(struct cmd_run *run)
 	if (rc < 0 || S_ISDIR(st.st_mode)) {
 		close(fd);
 		if (rc == 0) {
-			fprintf(run->out, "path=%s\n", cmd->path);
+			fprintf(run->out, "path=%s\n", show_path(cmd, shown, sizeof(shown), cmd->path));
 			rc = run_tree(run, cmd->path);
 		}
 		return rc;
@@ -317,7 +325,7 @@ static int run_command(struct cmd_run *run)
 	close(fd);
 	if (rc < 0)
 		return rc;
-	fprintf(run->out, "path=%s\n", cmd->path);
+	fprintf(run->out, "path=%s\n", show_path(cmd, shown, sizeof(shown), cmd->path));
 	rc = run_file(run, rfd, &st, cmd->path);
 	close(rfd);
 	return rc;
@@ -428,7 +436,9 @@ char *zcd_ctl_execute(fuse_req_t req, const char *line, size_t len)
 		print_totals(&run);
 	fclose(run.out);
 	if (rc < 0) {
-		snprintf(err, sizeof(err), "%s: %.400s", strerror(-rc), cmd->path);
+		char shown[4 * 400 + 1];
+		snprintf(err, sizeof(err), "%s: %s", strerror(-rc),
+			 show_path(cmd, shown, sizeof(shown), cmd->path));
 		goto out_error;
 	}
 	if (asprintf(&reply, "ok\n%s", body ? body : "") < 0)

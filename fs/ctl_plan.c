@@ -1,5 +1,5 @@
 /* ctl_plan.c - a reading plan written through the ctl file: the line "plan [window=..]
- * [depth=..] [store=..]", then one path per line (relative to the mount root, normalised,
+ * [depth=..] [spread=..] [store=..]", then one path per line (relative to the mount root, normalised,
  * refused if it leaves it), then an empty line (or the writer starting to read the reply). Lines
  * may be split across writes. The plan goes to prefetch.c as the writer. */
 #include <errno.h>
@@ -23,6 +23,7 @@ struct zcd_plan_upload {
 	char *partial;        /* an unfinished last line */
 	size_t plen;
 	unsigned lines;
+	bool escaped;         /* path lines written with \xNN escapes */
 	int err;              /* the first error, -errno */
 	char errmsg[400];
 };
@@ -35,6 +36,8 @@ struct zcd_plan_upload *zcd_plan_upload_new(const struct zc_ctl_cmd *cmd)
 		return NULL;
 	u->req.window_bytes = cmd->plan.window_bytes;
 	u->req.depth = cmd->plan.depth;
+	u->req.spread = cmd->plan.spread;
+	u->escaped = cmd->plan.escaped;
 	u->req.store = cmd->plan.store;
 	return u;
 }
@@ -75,7 +78,7 @@ static void add_line(struct zcd_plan_upload *u, const char *line, size_t len, bo
 	int rc;
 
 	u->lines++;
-	rc = zc_ctl_plan_line(line, len, path, sizeof(path));
+	rc = zc_ctl_plan_line(line, len, u->escaped, path, sizeof(path));
 	if (rc == 1) {
 		*end = true;
 		return;
@@ -116,8 +119,10 @@ static char *commit(fuse_req_t req, struct zcd_plan_upload *u)
 	char *reply = NULL, buf[512], why[320];
 	int rc;
 
-	if (!u->err && u->n == 0)
-		fail(u, -EINVAL, "line %u: a plan needs at least one path%s", "");
+	if (!u->err && u->n == 0) {
+		u->err = -EINVAL;
+		snprintf(u->errmsg, sizeof(u->errmsg), "a plan needs at least one path (none before the empty line)");
+	}
 	if (u->err) {
 		zc_ctl_format_error(buf, sizeof(buf), -u->err, u->errmsg);
 		return strdup(buf);

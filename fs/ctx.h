@@ -58,6 +58,7 @@ struct zcd_ctx {
 	bool no_open;               /* -o noopen in effect: files open without OPEN; after init */
 	_Atomic int imp_count;      /* implicit handles (file.h) */
 	_Atomic bool uring_seen;    /* a request arrived over io_uring */
+	bool locks_local;           /* locks left to the kernel (io_uring, lockwait.h); after init */
 	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */
 	pthread_mutex_t open_lock;
 	/* File handles holding a second descriptor (file.c), oldest first; extra_lock, which is

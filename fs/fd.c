@@ -242,6 +242,17 @@ static struct zcd_uid_count *uid_slot_locked(struct zcd_fds *f, uid_t uid, bool 
 	return &f->uids[f->nuids++];
 }
 
+/* Set when this thread's last charge was refused (zcd_fds_refused_here). */
+static __thread bool refused_here;
+
+bool zcd_fds_refused_here(void)
+{
+	bool was = refused_here;
+
+	refused_here = false;
+	return was;
+}
+
 int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind)
 {
 	struct zcd_fds *f = &ctx->fds;
@@ -266,6 +277,7 @@ int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind)
 			u->handles++;
 	}
 	pthread_mutex_unlock(&ctx->tbl.lock);
+	refused_here = refused != ZC_EV_COUNT;
 	if (refused != ZC_EV_COUNT)
 		return refused == ZC_EV_FD_REFUSED_UID ? -EMFILE : -ENFILE;
 	zc_stats_gauge_add(ctx->stats, ZC_G_HANDLE_FDS, 1);
@@ -289,6 +301,25 @@ void zcd_fds_uncharge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind)
 	zc_stats_gauge_add(ctx->stats, ZC_G_HANDLE_FDS, -1);
 }
 
+/* The process limit was lowered from outside (prlimit): the budget follows it, so opens are
+ * refused (counted) before system calls fail. tbl.lock held. */
+static void limit_lowered_locked(struct zcd_ctx *ctx)
+{
+	struct zcd_fds *f = &ctx->fds;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= f->limit)
+		return;
+	zc_log(ZC_LOG_NOTICE, "the descriptor limit was lowered to %llu from outside: the budget follows",
+	       (unsigned long long)rl.rlim_cur);
+	f->limit = (unsigned)rl.rlim_cur;
+	f->reserve = f->limit / 16 < 64 ? (f->limit / 2 < 64 ? f->limit / 2 : 64) : f->limit / 16;
+	if (!ctx->opts.fd_cache)
+		f->cache_max = f->limit / 2 > 16 ? f->limit / 2 : 16;
+	if (!ctx->opts.max_open_per_uid)
+		f->per_uid_max = (f->limit - f->reserve) / 4;
+}
+
 bool zcd_fds_relieve(struct zcd_ctx *ctx, int err)
 {
 	int victims[4 * TRIM_BATCH], n;
@@ -297,6 +328,7 @@ bool zcd_fds_relieve(struct zcd_ctx *ctx, int err)
 	if (err != -EMFILE && err != -ENFILE)
 		return false;
 	pthread_mutex_lock(&ctx->tbl.lock);
+	limit_lowered_locked(ctx);
 	keep = ctx->tbl.fds_open > 4 * TRIM_BATCH ? ctx->tbl.fds_open - 4 * TRIM_BATCH : 0;
 	n = zcd_lru_trim_locked(&ctx->tbl, keep, victims, 4 * TRIM_BATCH);
 	pthread_mutex_unlock(&ctx->tbl.lock);

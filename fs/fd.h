@@ -73,8 +73,12 @@ enum zcd_charge { ZCD_CHARGE_FILE, ZCD_CHARGE_DIR, ZCD_CHARGE_EXTRA };
  * caller counts the refusals it passes on). */
 int zcd_fds_charge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind);
 void zcd_fds_uncharge(struct zcd_ctx *ctx, uid_t uid, enum zcd_charge kind);
-/* After EMFILE or ENFILE from a system call (err, negative): close idle cached descriptors.
- * True when some were closed, so the call is worth retrying. */
+/* Was this thread's last charge refused? (Clears the answer.) A reply of EMFILE or ENFILE that
+ * no charge refused came from a system call: the process limit (req.c counts it). */
+bool zcd_fds_refused_here(void);
+/* After EMFILE or ENFILE from a system call (err, negative): close idle cached descriptors,
+ * and follow a limit lowered from outside. True when some were closed, so the call is worth
+ * retrying. */
 bool zcd_fds_relieve(struct zcd_ctx *ctx, int err);
 
 #endif

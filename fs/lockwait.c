@@ -137,6 +137,19 @@ static void *run(void *arg)
 	return NULL;
 }
 
+void zcd_lock_init(struct zcd_ctx *ctx, struct fuse_conn_info *conn)
+{
+#if ZC_HAVE_FUSE_IO_URING
+	if (ctx->opts.io_uring && (conn->capable & FUSE_CAP_OVER_IO_URING)) {
+		conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS);
+		ctx->locks_local = true;
+	}
+#else
+	(void)ctx;
+	(void)conn;
+#endif
+}
+
 int zcd_lockwait_start(struct zcd_ctx *ctx)
 {
 	struct zcd_lockwait *w = calloc(1, sizeof(*w));
@@ -233,6 +246,7 @@ void zcd_lock_take(fuse_req_t req, enum zc_op op, int fd, const struct flock *lk
 	/* No retry thread, or a request that came over io_uring (libfuse 3.18 answers those only
 	 * from the ring's own thread): wait here, as before. */
 	if (wait && (!ctx->lockwait || req_is_uring(req))) {
+		copy.l_pid = 0; /* OFD locks refuse any other (EINVAL: every lockf(F_LOCK) failed) */
 		if (op == ZC_OP_setlk)
 			rc = fcntl(fd, F_OFD_SETLKW, &copy) < 0 ? -errno : 0;
 		else

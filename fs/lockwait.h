@@ -10,6 +10,14 @@
 
 struct zcd_ctx;
 
+/* At FUSE init: over io_uring (asked for and offered), leave POSIX and flock locks to the kernel
+ * (kernel-local: they work between processes using the mount, waits sleep in the kernel, but
+ * locks taken directly on the backing files are not seen). libfuse 3.18 answers a ring's
+ * request only from that ring's thread, so a lock that waited in the daemon held its queue
+ * and every request behind it: 40 flock waiters hung the mount for every user. */
+struct fuse_conn_info;
+void zcd_lock_init(struct zcd_ctx *ctx, struct fuse_conn_info *conn);
+
 /* Start the retry thread (after the session exists). Returns 0 or -errno. */
 int zcd_lockwait_start(struct zcd_ctx *ctx);
 /* Stop it; requests still waiting are answered EINTR (before the session is destroyed). */

@@ -125,9 +125,12 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 		else
 			ctx->no_open = true;
 	}
-	if (ctx->no_open)
+	if (ctx->no_open) {
 		conn->want &= ~(FUSE_CAP_POSIX_LOCKS | FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_ATOMIC_O_TRUNC);
+		ctx->locks_local = true;
+	}
 	zcd_pt_init(ctx, conn);
+	zcd_lock_init(ctx, conn);
 #if ZC_HAVE_FUSE_DIRECT_IO_ALLOW_MMAP
 	/* Shared mappings of cache=none (FOPEN_DIRECT_IO) files: sqlite's WAL, numpy.memmap. */
 	if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP)
@@ -177,6 +180,9 @@ static const struct fuse_lowlevel_ops zcd_ops = {
 	.fsyncdir = zcd_fsyncdir,
 	.open = zcd_open,
 	.create = zcd_create,
+#if ZC_HAVE_FUSE_TMPFILE
+	.tmpfile = zcd_tmpfile,
+#endif
 	.read = zcd_read,
 	.write_buf = zcd_write_buf,
 	.flush = zcd_flush,

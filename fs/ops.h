@@ -47,6 +47,10 @@ void zcd_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file
 void zcd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		struct fuse_file_info *fi);
+#if ZC_HAVE_FUSE_TMPFILE
+/* open(O_TMPFILE) in parent: an unnamed file, made as zcd_create makes files. */
+void zcd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi);
+#endif
 void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void zcd_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
 		   struct fuse_file_info *fi);

@@ -2,6 +2,8 @@
  * a handle, dispatched through its ops table (handle.h): read, write, flush, fsync, release for
  * files and directories alike; fallocate, copy_file_range, lseek and POSIX (as open file
  * description) and flock locks on the handle's backing descriptor. */
+#include "config.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -48,6 +50,10 @@ void zcd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	zcd_file_finish_open(req, ZC_OP_open, in, fd, fi, NULL);
 }
 
+/* The name an O_TMPFILE file is known by (for routing) until a link names it; told from a file
+ * of that name by its address. */
+static const char tmpfile_name[] = "#tmpfile";
+
 void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		struct fuse_file_info *fi)
 {
@@ -72,7 +78,10 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 			if (ctx->no_open) /* the descriptor becomes the implicit handle: each WRITE
 					   * says whether it appends or syncs */
 				flags &= ~(O_APPEND | O_SYNC | O_DSYNC);
-			fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+			if (name == tmpfile_name) /* unnamed, in the directory itself */
+				fd = openat(pfd, ".", (flags & ~(O_CREAT | O_TMPFILE)) | O_TMPFILE | O_CLOEXEC, mode);
+			else
+				fd = openat(pfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 			if (fd < 0)
 				fd = -errno;
 			zcd_creds_leave(req, &creds);
@@ -103,6 +112,13 @@ void zcd_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode
 	}
 	zcd_file_finish_open(req, ZC_OP_create, zcd_inode_get(ctx, e.ino), fd, fi, &e);
 }
+
+#if ZC_HAVE_FUSE_TMPFILE
+void zcd_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode, struct fuse_file_info *fi)
+{
+	zcd_create(req, parent, tmpfile_name, mode, fi);
+}
+#endif
 
 void zcd_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {

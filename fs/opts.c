@@ -17,6 +17,7 @@
 #include "config.h"
 #include "opts.h"
 #include "zc/log.h"
+#include "zc/prom.h"
 
 enum val_kind { V_FLAG, V_STR, V_UINT, V_SIZE, V_SECONDS };
 
@@ -61,6 +62,8 @@ static const struct optdef optdefs[] = {
 	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, at most 16)", false },
 	{ "scan_prefetch", V_FLAG, OFF(scan_prefetch), 1, "read ahead in directories opened in name order (off)", false },
 	{ "noscan_prefetch", V_FLAG, OFF(scan_prefetch), 0, "no read ahead without a plan (default)", false },
+	{ "name", V_STR, OFF(name_label), 0, "the mount's name in statistics, their mount= label (the mount point)", false },
+	{ "node", V_STR, OFF(node_label), 0, "this machine's name in statistics, their node= label (the host name)", false },
 	{ "io_uring", V_FLAG, OFF(io_uring), 1, "receive requests over io_uring (libfuse >= 3.18, enable_uring)",
 	  ZC_HAVE_FUSE_IO_URING },
 	{ "io_uring_q_depth", V_UINT, OFF(io_uring_q_depth), 0, "io_uring queue depth per CPU (8)",
@@ -166,8 +169,11 @@ static int parse_size(const char *s, size_t *out, const char **why)
 	}
 	memcpy(digits, s, n);
 	digits[n] = '\0';
-	if (parse_uint(digits, SIZE_MAX / mul, &v, why) < 0)
+	if (parse_uint(digits, SIZE_MAX / mul, &v, why) < 0) {
+		if (strcmp(*why, "out of range") != 0)
+			*why = "expected a size in bytes (k, m, g suffixes)";
 		return -EINVAL;
+	}
 	*out = (size_t)(v * mul);
 	return 0;
 }
@@ -359,13 +365,13 @@ static bool path_within(const char *inner, const char *outer)
 static int check_names(struct zcd_opts *o)
 {
 	if (o->mode_str && zc_mode_parse(o->mode_str, strlen(o->mode_str), &o->mode) < 0) {
-		fprintf(stderr, "zcfs: bad -o mode=%s (expected buffered, direct, mmap, splice or passthrough)\n", o->mode_str);
+		fprintf(stderr, "zcfs: bad -o mode=%s (expected %s)\n", o->mode_str, zc_mode_choices());
 		return -EINVAL;
 	}
 	if (!o->mode_str)
 		o->mode = ZC_MODE_SPLICE;
 	if (o->cache_str && zc_cache_parse(o->cache_str, strlen(o->cache_str), &o->cache) < 0) {
-		fprintf(stderr, "zcfs: bad -o cache=%s (expected keep, auto, none or drop)\n", o->cache_str);
+		fprintf(stderr, "zcfs: bad -o cache=%s (expected %s)\n", o->cache_str, zc_cache_choices());
 		return -EINVAL;
 	}
 	if (!o->cache_str)
@@ -384,6 +390,32 @@ static int check_names(struct zcd_opts *o)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The labels every statistic carries, so the statistics of several mounts (and nodes) can be
+ * scraped together: mount= (-o name=, else the mount point) and node= (-o node=, else the host
+ * name). */
+static int stats_labels(struct zcd_opts *o, const char *real_mnt)
+{
+	char host[256] = "", labels[1024] = "";
+
+	if (!o->node_label && gethostname(host, sizeof(host) - 1) < 0)
+		snprintf(host, sizeof(host), "unknown");
+	if ((o->name_label && !o->name_label[0]) || (o->node_label && !o->node_label[0])) {
+		fprintf(stderr, "zcfs: -o name= and -o node= need a value\n");
+		return -EINVAL;
+	}
+	if (zc_prom_label_add(labels, sizeof(labels), "mount", o->name_label ? o->name_label : real_mnt) < 0 ||
+	    zc_prom_label_add(labels, sizeof(labels), "node", o->node_label ? o->node_label : host) < 0) {
+		fprintf(stderr, "zcfs: -o name= or -o node= too long (at most about 500 bytes)\n");
+		return -EINVAL;
+	}
+	if (!o->name_label)
+		o->name_label = strdup(real_mnt);
+	if (!o->node_label)
+		o->node_label = strdup(host);
+	o->stats_labels = strdup(labels);
+	return o->stats_labels && o->name_label && o->node_label ? 0 : -ENOMEM;
 }
 
 int zcd_opts_check(struct zcd_opts *o)
@@ -419,6 +451,9 @@ int zcd_opts_check(struct zcd_opts *o)
 	o->backing = strdup(backing);
 	if (!o->backing)
 		return -ENOMEM;
+	rc = stats_labels(o, mnt);
+	if (rc < 0)
+		return rc;
 	rc = check_names(o);
 	if (rc < 0)
 		return rc;
@@ -443,6 +478,13 @@ int zcd_opts_check(struct zcd_opts *o)
 	}
 	if (o->io_uring_q_depth && (o->io_uring_q_depth > 4096 || !o->io_uring)) {
 		fprintf(stderr, "zcfs: -o io_uring_q_depth needs -o io_uring and a depth up to 4096\n");
+		return -EINVAL;
+	}
+	/* The kernel refuses passthrough on a connection with a write-back cache: every open
+	 * would be served by splice instead, without a word. */
+	if (o->mode == ZC_MODE_PASSTHROUGH && o->writeback) {
+		fprintf(stderr, "zcfs: -o mode=passthrough and -o writeback exclude each other (the kernel "
+				"passes no file through on a mount with a write-back cache)\n");
 		return -EINVAL;
 	}
 	/* Without default_permissions every permission rule would be the daemon's to enforce
@@ -485,7 +527,7 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "entry_timeout=%g\nattr_timeout=%g\nwatch=%s\nwatch_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
-		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\nnoopen=%d\n"
+		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\nnoopen=%d\nstats_labels=%s\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
@@ -495,8 +537,7 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
 		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,
-		     o->noopen,
-		     rules ? rules : "") < 0)
+		     o->noopen, o->stats_labels ? o->stats_labels : "", rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);
 	return out;
@@ -512,5 +553,8 @@ void zcd_opts_free(struct zcd_opts *o)
 	free(o->ctl_name);
 	free(o->watch_str);
 	free(o->ctl_dir);
+	free(o->name_label);
+	free(o->node_label);
+	free(o->stats_labels);
 	zc_rules_free(o->rules);
 }

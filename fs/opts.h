@@ -39,6 +39,10 @@ struct zcd_opts {
 	int show_help, show_version, foreground, debug, singlethread;
 	int nonopts;              /* positional arguments seen while parsing */
 	int default_permissions, allow_other; /* seen in -o (passed on to libfuse too) */
+	char *name_label, *node_label; /* -o name=, -o node=: the labels mount= and node= on every
+					* statistic (after zcd_opts_check: the mount point, the host
+					* name, if not given) */
+	char *stats_labels;       /* mount="...",node="..." as zc_prom_label_add made it */
 };
 
 /* Parse argv into opts and the args libfuse gets. Returns 0, 1 when --help/--version was

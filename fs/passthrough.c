@@ -1,8 +1,10 @@
 /* passthrough.c - see passthrough.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -52,6 +54,38 @@ static int private_description(int fd)
 }
 #endif
 
+#if ZC_HAVE_FUSE_PASSTHROUGH
+/* The kernel reads and writes a registered backing file with the credentials of the thread
+ * that registered it. A root daemon's keep CAP_FSETID, and with it the setuid and setgid bits
+ * that a write by a caller without it clears: a descriptor opened before another user's chmod
+ * 6777 wrote and left -rwsrwsrwx (the backing filesystem and passthrough_hp clear them).
+ * Registering without CAP_FSETID in the effective set (this thread only; capabilities are
+ * per thread) makes every passthrough write clear them, as any unprivileged writer's does;
+ * root's own writes through the mount clear them too, the safe side. Returns 0 when dropped
+ * (old: what to restore), -errno when not (nothing changed). */
+static int drop_fsetid(struct __user_cap_data_struct old[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, old) < 0)
+		return -errno;
+	if (!(old[CAP_TO_INDEX(CAP_FSETID)].effective & CAP_TO_MASK(CAP_FSETID)))
+		return -EPERM; /* not ours to drop */
+	memcpy(d, old, sizeof(d));
+	d[CAP_TO_INDEX(CAP_FSETID)].effective &= ~CAP_TO_MASK(CAP_FSETID);
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static void restore_caps(struct __user_cap_data_struct old[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+
+	if (syscall(SYS_capset, &h, old) < 0)
+		zc_log(ZC_LOG_ERR, "restoring CAP_FSETID after registering a backing file: %s", strerror(errno));
+}
+#endif
+
 enum zc_mode zcd_pt_open(fuse_req_t req, struct zcd_inode *in, int fd, enum zc_mode mode,
 			 struct fuse_file_info *fi, int *why)
 {
@@ -71,9 +105,15 @@ enum zc_mode zcd_pt_open(fuse_req_t req, struct zcd_inode *in, int fd, enum zc_m
 		rc = -ETXTBSY; /* open in another mode: the kernel would answer EIO */
 #if ZC_HAVE_FUSE_PASSTHROUGH
 	if (rc == 0 && !in->backing_id) {
-		int id, own = private_description(fd);
+		struct __user_cap_data_struct caps[2];
+		int id, own = private_description(fd), dropped = drop_fsetid(caps);
 		errno = 0;
 		id = fuse_passthrough_open(req, own >= 0 ? own : fd);
+		if (dropped == 0) {
+			int e = errno;
+			restore_caps(caps);
+			errno = e;
+		}
 		if (own >= 0) {
 			int e = errno;
 			close(own); /* the kernel holds its own reference */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -58,20 +59,71 @@ static void add_totals(struct totals *t, const struct zc_plan_stats *s)
 	t->wasted += s->wasted_bytes;
 }
 
+static void free_paths(char **paths, size_t n)
+{
+	if (!paths)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
 void zcd_pf_plan_free(struct plan *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		free(p->paths[i]);
-	free(p->paths);
+	free_paths(p->paths, p->n);
 	zc_plan_free(p->zp);
 	free(p);
+}
+
+enum zc_plan_end zcd_pf_state(const struct plan *p)
+{
+	return p->zp ? zc_plan_state(p->zp) : p->end;
+}
+
+void zcd_pf_stats(const struct plan *p, struct zc_plan_stats *st)
+{
+	if (p->zp)
+		zc_plan_get_stats(p->zp, st);
+	else
+		*st = p->summary;
+}
+
+/* What a slimmed plan gave back, freed by the caller without the lock. */
+struct slimmed {
+	char **paths;
+	size_t n;
+	struct zc_plan *zp;
+};
+
+/* An ended plan whose leftovers are dropped and that no worker holds work of needs neither its
+ * paths nor its books: keep their summary for status and stats, and hand the rest (tens of MB
+ * for a plan of a million paths) to the caller to free without the lock. */
+static bool slim_locked(struct plan *p, struct slimmed *out)
+{
+	if (!p->zp || !p->clean || p->busy || zc_plan_state(p->zp) == ZC_PLAN_ACTIVE)
+		return false;
+	zc_plan_get_stats(p->zp, &p->summary);
+	p->end = zc_plan_state(p->zp);
+	*out = (struct slimmed){ p->paths, p->n, p->zp };
+	p->paths = NULL;
+	p->zp = NULL;
+	return true;
+}
+
+static void free_slimmed(struct slimmed *s)
+{
+	free_paths(s->paths, s->n);
+	zc_plan_free(s->zp);
+	/* the path strings were many small blocks in the arenas of the threads that took the
+	 * plan: give the pages back, or the daemon keeps them (275 MB after 15 plans of 200,000) */
+	malloc_trim(0);
 }
 
 /* Notice that p has ended (by lib/plan itself, or by end_locked): it no longer counts as
  * active, its scan slot is free, and its leftovers are work now. */
 static void sync_locked(struct zcd_prefetch *pf, struct plan *p)
 {
-	if (!p->counted || zc_plan_state(p->zp) == ZC_PLAN_ACTIVE)
+	if (!p->counted || zcd_pf_state(p) == ZC_PLAN_ACTIVE)
 		return;
 	p->counted = false;
 	pf->nactive--;
@@ -84,7 +136,8 @@ static void sync_locked(struct zcd_prefetch *pf, struct plan *p)
 
 static void end_locked(struct zcd_prefetch *pf, struct plan *p, enum zc_plan_end why)
 {
-	zc_plan_end(p->zp, why);
+	if (p->zp)
+		zc_plan_end(p->zp, why);
 	sync_locked(pf, p);
 }
 
@@ -96,11 +149,11 @@ static void trim_locked(struct zcd_prefetch *pf)
 	for (struct plan **pp = &pf->plans; *pp;) {
 		struct plan *p = *pp;
 		struct zc_plan_stats st;
-		if (zc_plan_state(p->zp) == ZC_PLAN_ACTIVE || !p->clean || p->busy || ++kept <= KEEP_ENDED) {
+		if (zcd_pf_state(p) == ZC_PLAN_ACTIVE || !p->clean || p->busy || ++kept <= KEEP_ENDED) {
 			pp = &p->next;
 			continue;
 		}
-		zc_plan_get_stats(p->zp, &st);
+		zcd_pf_stats(p, &st);
 		add_totals(&pf->gone, &st);
 		*pp = p->next;
 		zcd_pf_plan_free(p);
@@ -112,9 +165,9 @@ static void check_time_locked(struct zcd_prefetch *pf, uint64_t now)
 {
 	for (struct plan *p = pf->plans; p; p = p->next) {
 		struct zc_plan_stats st;
-		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+		if (zcd_pf_state(p) != ZC_PLAN_ACTIVE)
 			continue;
-		zc_plan_get_stats(p->zp, &st);
+		zcd_pf_stats(p, &st);
 		uint64_t last = p->last_open_ns ? p->last_open_ns : p->created_ns;
 		if (st.position >= p->n && now - last > LAST_NS)
 			end_locked(pf, p, ZC_PLAN_COMPLETE);
@@ -135,14 +188,14 @@ static bool pick_locked(struct zcd_prefetch *pf, struct work *w)
 		ssize_t i;
 		for (unsigned j = (start + k) % n; j; j--)
 			p = p->next;
-		if (zc_plan_state(p->zp) == ZC_PLAN_ACTIVE) {
+		if (zcd_pf_state(p) == ZC_PLAN_ACTIVE) {
 			i = zc_plan_next(p->zp);
 			if (i >= 0) {
 				*w = (struct work){ W_FETCH, p, (size_t)i };
 				p->busy++;
 				return true;
 			}
-		} else if (!p->clean) {
+		} else if (!p->clean && p->zp) {
 			i = zc_plan_next_leftover(p->zp);
 			if (i >= 0) {
 				*w = (struct work){ W_DROP, p, (size_t)i };
@@ -299,7 +352,17 @@ static void *worker(void *arg)
 
 	pthread_mutex_lock(&pf->lock);
 	while (!pf->stop && buf) {
+		struct slimmed s;
 		struct work w;
+		bool slimmed = false;
+		for (struct plan *p = pf->plans; p && !slimmed; p = p->next)
+			slimmed = slim_locked(p, &s);
+		if (slimmed) {
+			pthread_mutex_unlock(&pf->lock);
+			free_slimmed(&s);
+			pthread_mutex_lock(&pf->lock);
+			continue;
+		}
 		if (!pick_locked(pf, &w)) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -393,6 +456,7 @@ struct plan *zcd_pf_plan_new(struct zcd_ctx *ctx, char **paths, size_t n, const 
 	struct zc_plan_cfg cfg = {
 		.window_bytes = r->window_bytes ? r->window_bytes : ctx->opts.prefetch_window,
 		.depth = r->depth ? r->depth : (ctx->opts.prefetch_depth ? ctx->opts.prefetch_depth : 8),
+		.spread = r->spread,
 	};
 	struct plan *p = calloc(1, sizeof(*p));
 
@@ -551,7 +615,7 @@ void zcd_prefetch_on_open(fuse_req_t req, struct zcd_inode *in, int fd)
 	pthread_mutex_lock(&pf->lock);
 	for (struct plan *p = pf->plans; p && nmatch < MAX_ACTIVE; p = p->next) {
 		ssize_t i;
-		if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+		if (zcd_pf_state(p) != ZC_PLAN_ACTIVE)
 			continue;
 		i = zc_plan_find(p->zp, in->dev, in->ino);
 		if (i >= 0) {
@@ -569,7 +633,7 @@ void zcd_prefetch_on_open(fuse_req_t req, struct zcd_inode *in, int fd)
 		pthread_mutex_lock(&pf->lock);
 		for (struct plan *p = pf->plans; p; p = p->next)
 			for (int k = 0; k < nmatch; k++)
-				if (p->id == ids[k] && zc_plan_state(p->zp) == ZC_PLAN_ACTIVE) {
+				if (p->id == ids[k] && zcd_pf_state(p) == ZC_PLAN_ACTIVE) {
 					zc_plan_opened(p->zp, idx[k], hit);
 					p->last_open_ns = zcd_pf_now_ns();
 					sync_locked(pf, p);
@@ -588,13 +652,13 @@ static void status_one(struct plan *p, FILE *out)
 {
 	struct zc_plan_stats st;
 
-	zc_plan_get_stats(p->zp, &st);
+	zcd_pf_stats(p, &st);
 	fprintf(out,
 		"plan=%u\nstate=%s\nkind=%s\nowner=%u\nfiles=%llu\nposition=%llu\nfrontier=%llu\n"
 		"prefetched=%llu\nbytes=%llu\nskipped=%llu\nhits=%llu\npartial=%llu\nmisses=%llu\n"
 		"wasted_bytes=%llu\nahead_bytes=%llu\nlimit_bytes=%llu\nwindow_bytes=%llu\ndepth=%u\n"
-		"store=%d\n",
-		p->id, zc_plan_end_name(zc_plan_state(p->zp)), p->implicit ? "scan" : "plan",
+		"store=%d\nspread=%llu\nastray=%d\nstrays=%llu\n",
+		p->id, zc_plan_end_name(zcd_pf_state(p)), p->implicit ? "scan" : "plan",
 		(unsigned)p->uid, (unsigned long long)st.files, (unsigned long long)st.position,
 		(unsigned long long)st.frontier, (unsigned long long)st.prefetched,
 		(unsigned long long)st.bytes, (unsigned long long)st.skipped,
@@ -602,7 +666,7 @@ static void status_one(struct plan *p, FILE *out)
 		(unsigned long long)st.misses, (unsigned long long)st.wasted_bytes,
 		(unsigned long long)st.ahead_bytes, (unsigned long long)st.limit_bytes,
 		(unsigned long long)p->window_bytes, p->depth,
-		p->store);
+		p->store, (unsigned long long)st.spread, st.astray, (unsigned long long)st.strays);
 }
 
 int zcd_prefetch_status(struct zcd_ctx *ctx, unsigned id, FILE *out)
@@ -634,9 +698,9 @@ void zcd_prefetch_render_prom(struct zcd_ctx *ctx, FILE *out)
 	t = pf->gone;
 	for (struct plan *p = pf->plans; p; p = p->next) {
 		struct zc_plan_stats st;
-		zc_plan_get_stats(p->zp, &st);
+		zcd_pf_stats(p, &st);
 		add_totals(&t, &st);
-		if (zc_plan_state(p->zp) == ZC_PLAN_ACTIVE)
+		if (zcd_pf_state(p) == ZC_PLAN_ACTIVE)
 			active++;
 		else
 			ended++;
@@ -678,9 +742,9 @@ void zcd_prefetch_render_prom(struct zcd_ctx *ctx, FILE *out)
 		for (struct plan *p = pf->plans; p; p = p->next) {
 			struct zc_plan_stats st;
 			uint64_t v;
-			if (zc_plan_state(p->zp) != ZC_PLAN_ACTIVE)
+			if (zcd_pf_state(p) != ZC_PLAN_ACTIVE)
 				continue;
-			zc_plan_get_stats(p->zp, &st);
+			zcd_pf_stats(p, &st);
 			memcpy(&v, (const char *)&st + gauges[g].off, sizeof(v));
 			fprintf(out, "%s{plan=\"%u\"} %llu\n", gauges[g].name, p->id, (unsigned long long)v);
 		}

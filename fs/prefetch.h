@@ -19,6 +19,7 @@ struct zcd_inode;
 struct zcd_plan_req {
 	uint64_t window_bytes; /* 0: the mount's -o prefetch_window */
 	unsigned depth;        /* 0: the mount's -o prefetch_depth */
+	unsigned spread;       /* files the job's readers are apart (0: learned from its opens) */
 	bool store;            /* also into the mount's page cache (keep/auto files the kernel knows) */
 };
 

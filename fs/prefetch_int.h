@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "prefetch.h"
+#include "zc/plan.h"
 
 #define MAX_ACTIVE 16          /* plans following jobs at once */
 #define MAX_ACTIVE_USER 4      /* of them, one user's other than root's: none can take all */
@@ -22,9 +23,11 @@
 struct plan {
 	struct plan *next;
 	unsigned id;
-	struct zc_plan *zp;
-	char **paths;            /* relative to the root */
+	struct zc_plan *zp;      /* the books; NULL once the plan ended and was cleaned (slim) */
+	char **paths;            /* relative to the root; NULL once slim */
 	size_t n;
+	struct zc_plan_stats summary; /* once slim: the books' last figures */
+	enum zc_plan_end end;    /* once slim: how it ended */
 	uid_t uid;               /* the owner: fetches run with these credentials */
 	gid_t gid;
 	gid_t groups[MAX_GROUPS];
@@ -77,6 +80,9 @@ int zcd_pf_plan_add(struct zcd_prefetch *pf, struct plan *p);
 /* Would zcd_pf_plan_add() take another plan of uid now? Takes pf->lock. */
 bool zcd_pf_room_for(struct zcd_prefetch *pf, uid_t uid);
 void zcd_pf_plan_free(struct plan *p);
+/* p's state and books, also once slim. pf->lock. */
+enum zc_plan_end zcd_pf_state(const struct plan *p);
+void zcd_pf_stats(const struct plan *p, struct zc_plan_stats *st);
 
 /* An open of regular file in by the caller of req, when -o scan_prefetch: note it in the scan
  * table and, on the SCAN_TRIGGER-th name in order in one directory, make the scan's plan. */

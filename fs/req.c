@@ -106,6 +106,9 @@ void zcd_reply_err(fuse_req_t req, enum zc_op op, int neg_errno)
 {
 	int e = neg_errno < 0 ? -neg_errno : neg_errno;
 
+	/* out of descriptors by the process limit, not by the budget (which counts its own) */
+	if ((e == EMFILE || e == ENFILE) && !zcd_fds_refused_here())
+		zc_stats_event(zcd_ctx(req)->stats, ZC_EV_FD_REFUSED_LIMIT);
 	zc_stats_op(zcd_ctx(req)->stats, op, e);
 	fuse_reply_err(req, e);
 }

@@ -53,22 +53,85 @@ int zc_ctl_path_normalise(const char *in, char *out, size_t outlen)
 	return 0;
 }
 
-int zc_ctl_plan_line(const char *line, size_t len, char *out, size_t outlen)
+int zc_ctl_unescape(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (c == '\\') {
+			unsigned v = 0;
+			if (len - i < 4 || in[i + 1] != 'x')
+				return -EINVAL;
+			for (int k = 2; k <= 3; k++) {
+				char h = in[i + k];
+				v = v * 16 + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+							: h >= 'A' && h <= 'F' ? h - 'A' + 10 : 256);
+				if (v > 255)
+					return -EINVAL;
+			}
+			if (v == 0)
+				return -EINVAL;
+			c = (unsigned char)v;
+			i += 3;
+		} else if (c == '\0') {
+			return -EINVAL;
+		}
+		if (o + 1 >= outlen)
+			return -ENAMETOOLONG;
+		out[o++] = (char)c;
+	}
+	if (!outlen)
+		return -ENAMETOOLONG;
+	out[o] = '\0';
+	return 0;
+}
+
+char *zc_ctl_escape(char *dst, size_t dstlen, const char *src)
+{
+	size_t o = 0;
+
+	if (!dstlen)
+		return dst;
+	for (; *src; src++) {
+		unsigned char ch = (unsigned char)*src;
+		bool esc = ch < 0x20 || ch == 0x7f || ch == '\\';
+		if (o + (esc ? 4 : 1) >= dstlen)
+			break;
+		if (esc) {
+			snprintf(dst + o, 5, "\\x%02x", ch);
+			o += 4;
+		} else {
+			dst[o++] = (char)ch;
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+int zc_ctl_plan_line(const char *line, size_t len, bool escaped, char *out, size_t outlen)
 {
 	char buf[PATH_MAX];
+	int rc;
 
 	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
 	if (len == 0)
 		return 1;
-	if (len >= sizeof(buf) || memchr(line, '\0', len))
-		return len >= sizeof(buf) ? -ENAMETOOLONG : -EINVAL;
-	memcpy(buf, line, len);
-	buf[len] = '\0';
+	if (escaped) {
+		rc = zc_ctl_unescape(line, len, buf, sizeof(buf));
+		if (rc < 0)
+			return rc;
+	} else {
+		if (len >= sizeof(buf) || memchr(line, '\0', len))
+			return len >= sizeof(buf) ? -ENAMETOOLONG : -EINVAL;
+		memcpy(buf, line, len);
+		buf[len] = '\0';
+	}
 	return zc_ctl_path_normalise(buf, out, outlen);
 }
 
-/* "window=64m depth=8 store=1" after "plan", or "status [ID]" / "cancel ID". */
+/* "window=64m depth=8 spread=256 store=1" after "plan", or "status [ID]" / "cancel ID". */
 static int parse_plan(char *p, struct zc_ctl_cmd *out, char *err, size_t errlen)
 {
 	char *tok, *save = NULL, *end;
@@ -107,12 +170,16 @@ static int parse_plan(char *p, struct zc_ctl_cmd *out, char *err, size_t errlen)
 			if (*end || v == 0 || v > 64)
 				return snprintf(err, errlen, "depth: expected 1 to 64, got '%.32s'", eq + 1), -EINVAL;
 			out->plan.depth = (unsigned)v;
-		} else if (strcmp(tok, "store") == 0) {
+		} else if (strcmp(tok, "spread") == 0) {
+			if (*end || v == 0 || v > 1000000)
+				return snprintf(err, errlen, "spread: expected 1 to 1000000 files, got '%.32s'", eq + 1), -EINVAL;
+			out->plan.spread = (unsigned)v;
+		} else if (strcmp(tok, "store") == 0 || strcmp(tok, "escaped") == 0) {
 			if (*end || v > 1)
-				return snprintf(err, errlen, "store: expected 0 or 1, got '%.32s'", eq + 1), -EINVAL;
-			out->plan.store = v == 1;
+				return snprintf(err, errlen, "%s: expected 0 or 1, got '%.32s'", tok, eq + 1), -EINVAL;
+			*(tok[0] == 's' ? &out->plan.store : &out->plan.escaped) = v == 1;
 		} else {
-			return snprintf(err, errlen, "unknown plan option '%.32s' (window, depth, store)", tok), -EINVAL;
+			return snprintf(err, errlen, "unknown plan option '%.32s' (window, depth, spread, store, escaped)", tok), -EINVAL;
 		}
 	}
 	return 0;
@@ -160,18 +227,32 @@ int zc_ctl_parse(const char *line, size_t len, struct zc_ctl_cmd *out, char *err
 				return snprintf(err, errlen, "%s takes no argument", verbs[i].word), -EINVAL;
 			return 0;
 		}
-		if (strncmp(p, "-r", 2) == 0 && (p[2] == ' ' || p[2] == '\t' || p[2] == '\0')) {
-			if (!verbs[i].takes_r)
-				return snprintf(err, errlen, "%s does not take -r", verbs[i].word), -EINVAL;
-			out->recursive = true;
+		/* -r and -e, each on its own, in any order; a path starting with '-' is ./-name */
+		while (*p == '-' && p[1] && p[1] != ' ' && p[1] != '\t') {
+			bool is_opt = p[2] == ' ' || p[2] == '\t' || p[2] == '\0';
+			if (is_opt && p[1] == 'r') {
+				if (!verbs[i].takes_r)
+					return snprintf(err, errlen, "%s does not take -r", verbs[i].word), -EINVAL;
+				out->recursive = true;
+			} else if (is_opt && p[1] == 'e') {
+				out->escaped = true;
+			} else {
+				return snprintf(err, errlen, "unknown option '%.*s'", (int)strcspn(p, " \t"), p), -EINVAL;
+			}
 			p += 2;
 			p += strspn(p, " \t");
-		} else if (*p == '-' && p[1] && p[1] != ' ') {
-			return snprintf(err, errlen, "unknown option '%.*s'", (int)strcspn(p, " \t"), p), -EINVAL;
 		}
 		if (!*p)
 			return snprintf(err, errlen, "missing PATH"), -EINVAL;
-		rc = zc_ctl_path_normalise(p, out->path, sizeof(out->path));
+		if (out->escaped) {
+			char raw[PATH_MAX];
+			rc = zc_ctl_unescape(p, strlen(p), raw, sizeof(raw));
+			if (rc < 0)
+				return snprintf(err, errlen, "bad escaped path '%.200s' (\\xNN only, no NUL)", p), rc;
+			rc = zc_ctl_path_normalise(raw, out->path, sizeof(out->path));
+		} else {
+			rc = zc_ctl_path_normalise(p, out->path, sizeof(out->path));
+		}
 		if (rc == -EPERM)
 			return snprintf(err, errlen, "path '%.200s' leaves the mount root", p), rc;
 		if (rc < 0)
@@ -201,6 +282,8 @@ const char *zc_errno_name(int e)
 		{ ESTALE, "ESTALE" },   { ETIMEDOUT, "ETIMEDOUT" }, { EAGAIN, "EAGAIN" },
 		{ ERANGE, "ERANGE" },   { EMSGSIZE, "EMSGSIZE" }, { ENODEV, "ENODEV" },
 		{ ETXTBSY, "ETXTBSY" }, { ENOTTY, "ENOTTY" }, { EFAULT, "EFAULT" },
+		{ E2BIG, "E2BIG" },     { ENOLCK, "ENOLCK" }, { EREMOTEIO, "EREMOTEIO" },
+		{ ESPIPE, "ESPIPE" },   { EDQUOT, "EDQUOT" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i].e == e)

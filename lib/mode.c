@@ -7,6 +7,19 @@
 static const char *const mode_names[ZC_MODE_COUNT] = { "buffered", "direct", "mmap", "splice",
 							"passthrough" };
 static const char *const cache_names[ZC_CACHE_COUNT] = { "keep", "auto", "none", "drop" };
+/* For messages; test_mode checks that they name every entry of the tables above. */
+static const char mode_choices[] = "buffered, direct, mmap, splice or passthrough";
+static const char cache_choices[] = "keep, auto, none or drop";
+
+const char *zc_mode_choices(void)
+{
+	return mode_choices;
+}
+
+const char *zc_cache_choices(void)
+{
+	return cache_choices;
+}
 
 static int lookup_name(const char *const *names, int n, const char *s, size_t len)
 {

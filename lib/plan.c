@@ -17,6 +17,7 @@ struct pfile {
 	bool brought_in;    /* the fetch put the pages in the cache */
 	bool in_window;     /* its bytes count in ahead */
 	bool resolved;
+	uint64_t open_seq;  /* the job's how-many-th open of a planned file this was (0: none) */
 };
 
 struct zc_plan {
@@ -32,7 +33,11 @@ struct zc_plan {
 	uint64_t recent;    /* the last 64 opens, one bit each: out of step */
 	unsigned nrecent;
 	uint64_t limit;     /* the part of the window in use now (slow start, zc_plan_cfg) */
-	bool last_seen;     /* the last planned file was opened: fetch nothing more */
+	uint64_t seq;       /* opens of planned files so far */
+	size_t spread, spread_max; /* files behind the position still in step; its bound */
+	uint64_t run_recent; /* RUN_RECENT, or fewer: by chance, n / 32 of a random order's opens */
+	bool astray;        /* the job reads in another order: nothing is fetched */
+	unsigned astray_opens; /* opens since it strayed */
 	enum zc_plan_end state;
 	struct zc_plan_stats st;
 };
@@ -42,6 +47,11 @@ static size_t hash(dev_t dev, ino_t ino, size_t nslots)
 	uint64_t h = (uint64_t)ino * 0x9E3779B97F4A7C15ull ^ (uint64_t)dev * 0xC2B2AE3D27D4EB4Full;
 	return (size_t)(h ^ h >> 29) & (nslots - 1);
 }
+
+#define RUN_RECENT 64   /* file i - 1 opened within this many opens (fewer in small plans): i
+			 * continues a run */
+#define RECOVER 16      /* opens looked back on to take an astray plan up again */
+#define SPREAD_CAP 65536
 
 /* Where a plan starts, and what an out-of-step job falls back to: an eighth of the window. A
  * job that ignores its plan then wastes little of it, and one that follows earns the window in
@@ -67,6 +77,13 @@ struct zc_plan *zc_plan_new(const struct zc_plan_cfg *cfg, size_t nfiles)
 		p->cfg.off_plan = 64;
 	p->n = nfiles;
 	p->limit = start_limit(p);
+	/* Two or three reader threads a little out of order need no learning; a DataLoader's
+	 * workers (each reading its own batch in order) are learned from their runs. */
+	p->spread = cfg->spread ? cfg->spread : 2 * (size_t)p->cfg.depth + 16;
+	p->spread_max = nfiles / 8 < SPREAD_CAP ? nfiles / 8 : SPREAD_CAP;
+	if (p->spread_max < p->spread)
+		p->spread_max = p->spread;
+	p->run_recent = nfiles / 32 < RUN_RECENT ? (nfiles / 32 > 8 ? nfiles / 32 : 8) : RUN_RECENT;
 	p->nslots = 16;
 	while (p->nslots < 2 * nfiles)
 		p->nslots <<= 1;
@@ -131,17 +148,47 @@ static void leave_window(struct zc_plan *p, struct pfile *f)
 	f->in_window = false;
 }
 
+static unsigned out_of_step(const struct zc_plan *p, unsigned last)
+{
+	return (unsigned)__builtin_popcountll(p->recent & (last >= 64 ? ~0ull : (1ull << last) - 1));
+}
+
+/* Is the open of file i in step with the job as the plan knows it (zc_plan_opened)? */
+static bool in_step(struct zc_plan *p, size_t i)
+{
+	size_t reach = p->cfg.depth + 16;
+	bool near, run;
+
+	/* Reading ahead of the position, a reader may run into what was fetched; astray, nothing
+	 * is fetched and the position is the last open: only the spread counts. */
+	if (!p->astray && p->frontier > p->position)
+		reach += p->frontier - p->position;
+	if (reach < p->spread)
+		reach = p->spread;
+	near = i + p->spread >= p->position && i <= p->position + reach;
+	run = i > 0 && p->f[i - 1].open_seq && p->seq - p->f[i - 1].open_seq <= p->run_recent;
+	/* A run far behind the position: readers are that far apart. Learn it, doubling at most
+	 * (a job in another order continues a run only by chance, and rarely far behind). */
+	if (run && !near && i < p->position && p->spread < p->spread_max) {
+		size_t lag = p->position - i, grown = 2 * p->spread;
+		p->spread = lag < grown ? lag : grown;
+		if (p->spread > p->spread_max)
+			p->spread = p->spread_max;
+	}
+	return near || run;
+}
+
 void zc_plan_opened(struct zc_plan *p, size_t i, enum zc_plan_hit hit)
 {
 	struct pfile *f;
-	size_t lag, reach;
-	bool in_step;
+	bool step;
 
 	if (i >= p->n || p->state != ZC_PLAN_ACTIVE || p->f[i].opened)
 		return;
 	f = &p->f[i];
 	f->opened = true;
 	p->opened++;
+	p->seq++;
 	if (hit == ZC_PLAN_HIT)
 		p->st.hits++;
 	else if (hit == ZC_PLAN_PARTIAL)
@@ -150,40 +197,54 @@ void zc_plan_opened(struct zc_plan *p, size_t i, enum zc_plan_hit hit)
 		p->st.misses++;
 	if (f->state != F_INFLIGHT) /* in flight: zc_plan_fetched() settles the window */
 		leave_window(p, f);
-	/* In step: near the position, allowing for parallel readers behind it and for a reader
-	 * that runs ahead into what was fetched. When three quarters of the last off_plan opens
-	 * (at most 64) were far from it, the job reads in another order and the plan only costs. */
-	lag = 2 * (size_t)p->cfg.depth + 16;
-	reach = (p->frontier > p->position ? p->frontier - p->position : 0) + p->cfg.depth + 16;
-	in_step = i + lag >= p->position && i <= p->position + reach;
-	p->recent = p->recent << 1 | !in_step;
-	if (in_step)
+	step = in_step(p, i);
+	f->open_seq = p->seq;
+	p->recent = p->recent << 1 | !step;
+	if (step)
 		p->limit = p->limit + 2 * f->bytes < p->cfg.window_bytes ? p->limit + 2 * f->bytes
 									   : p->cfg.window_bytes;
 	else
 		p->limit = p->limit / 2 > start_limit(p) ? p->limit / 2 : start_limit(p);
 	if (p->nrecent < p->cfg.off_plan)
 		p->nrecent++;
-	if (p->nrecent >= p->cfg.off_plan &&
-	    (unsigned)__builtin_popcountll(p->recent & (p->cfg.off_plan >= 64 ? ~0ull : (1ull << p->cfg.off_plan) - 1)) * 4 >=
-		    3 * p->cfg.off_plan)
-		zc_plan_end(p, ZC_PLAN_OFF_PLAN);
-	if (i + 1 > p->position)
-		p->position = i + 1;
-	if (i + 1 == p->n)
-		p->last_seen = true;
+	if (!p->astray) {
+		/* A jump ahead (a job resumed in the middle): never fetch what it skipped. */
+		if (!step && i >= p->position && p->frontier < i + 1)
+			p->frontier = i + 1;
+		if (i + 1 > p->position)
+			p->position = i + 1;
+		if (p->nrecent >= p->cfg.off_plan && out_of_step(p, p->cfg.off_plan) * 4 >= 3 * p->cfg.off_plan) {
+			p->astray = true; /* reads in another order: stop reading ahead, keep watching */
+			p->astray_opens = 0;
+			p->st.strays++;
+			p->limit = start_limit(p);
+		}
+	} else {
+		p->position = i + 1; /* follow the job's latest open, wherever it went */
+		p->astray_opens++;
+		if (p->astray_opens >= RECOVER && out_of_step(p, RECOVER) * 4 <= RECOVER) {
+			p->astray = false; /* back in step: read ahead from here */
+			p->recent = 0;
+			p->nrecent = 0;
+			if (p->frontier < p->position)
+				p->frontier = p->position;
+		} else if (p->astray_opens >= 4 * p->cfg.off_plan) {
+			zc_plan_end(p, ZC_PLAN_OFF_PLAN);
+		}
+	}
 	if (p->opened + p->skipped_n >= p->n && p->state == ZC_PLAN_ACTIVE)
-		zc_plan_end(p, ZC_PLAN_COMPLETE);
+		zc_plan_end(p, p->astray ? ZC_PLAN_OFF_PLAN : ZC_PLAN_COMPLETE);
 }
 
 ssize_t zc_plan_next(struct zc_plan *p)
 {
 	struct pfile *f;
 
-	if (p->state != ZC_PLAN_ACTIVE || p->last_seen || p->st.inflight >= p->cfg.depth)
+	if (p->state != ZC_PLAN_ACTIVE || p->astray || p->st.inflight >= p->cfg.depth)
 		return -1;
-	if (p->frontier < p->position)
-		p->frontier = p->position; /* the job went past: never fetch behind it */
+	/* Never further behind the job than its readers are apart. */
+	if (p->frontier + p->spread < p->position)
+		p->frontier = p->position - p->spread;
 	while (p->frontier < p->n &&
 	       (p->f[p->frontier].state != F_PLANNED || p->f[p->frontier].opened))
 		p->frontier++;
@@ -225,7 +286,7 @@ void zc_plan_fetched(struct zc_plan *p, size_t i, uint64_t bytes, bool brought_i
 		}
 	}
 	if (p->state == ZC_PLAN_ACTIVE && p->opened + p->skipped_n >= p->n)
-		zc_plan_end(p, ZC_PLAN_COMPLETE);
+		zc_plan_end(p, p->astray ? ZC_PLAN_OFF_PLAN : ZC_PLAN_COMPLETE);
 }
 
 void zc_plan_end(struct zc_plan *p, enum zc_plan_end why)
@@ -261,6 +322,8 @@ void zc_plan_get_stats(const struct zc_plan *p, struct zc_plan_stats *st)
 	st->position = p->position;
 	st->frontier = p->frontier;
 	st->limit_bytes = p->limit;
+	st->spread = p->spread;
+	st->astray = p->astray;
 }
 
 const char *zc_plan_end_name(enum zc_plan_end e)

@@ -10,6 +10,7 @@
 #include "glob_int.h"
 #include "rules_int.h"
 #include "zc/cleanup.h"
+#include "zc/mode.h"
 
 #define RULES_MAX 10000
 #define LINE_MAX_BYTES 4096
@@ -53,7 +54,7 @@ static int parse_line(char *line, struct zc_rule *r, char *err, size_t errlen)
 				goto out_free;
 			}
 			if (zc_mode_parse(val, strlen(val), &r->mode) < 0) {
-				snprintf(err, errlen, "unknown mode '%s' (expected buffered, direct, mmap or splice)", val);
+				snprintf(err, errlen, "unknown mode '%s' (expected %s)", val, zc_mode_choices());
 				goto out_free;
 			}
 			r->has_mode = true;
@@ -63,7 +64,7 @@ static int parse_line(char *line, struct zc_rule *r, char *err, size_t errlen)
 				goto out_free;
 			}
 			if (zc_cache_parse(val, strlen(val), &r->cache) < 0) {
-				snprintf(err, errlen, "unknown cache policy '%s' (expected keep, auto, none or drop)", val);
+				snprintf(err, errlen, "unknown cache policy '%s' (expected %s)", val, zc_cache_choices());
 				goto out_free;
 			}
 			r->has_cache = true;
@@ -96,6 +97,12 @@ int zc_rules_parse(const char *text, size_t len, const char *name, struct zc_rul
 		free(rules);
 		snprintf(err, errlen, "%s: out of memory", name);
 		return -ENOMEM;
+	}
+	/* A UTF-8 byte order mark (editors on other systems write one) is not part of the first
+	 * pattern. */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		len -= 3;
 	}
 	const char *nul = memchr(text, '\0', len);
 	if (nul) {
@@ -163,9 +170,13 @@ int zc_rules_load(const char *path, struct zc_rules **out, char *err, size_t err
 	size_t len = 0;
 	ssize_t n;
 
+	if (!path[0]) {
+		snprintf(err, errlen, "-o rules= needs the path of a rules file");
+		return -EINVAL;
+	}
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
+		snprintf(err, errlen, "rules file '%s': %s", path, strerror(e));
 		return -e;
 	}
 	buf = malloc(FILE_MAX_BYTES);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -119,6 +120,30 @@ static int usage(int code)
 	return code;
 }
 
+/* "256M": digits, then at most one K, M or G; at least 1 MiB (smaller files measure nothing
+ * but the round trip). 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *e;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &e, 10);
+	if (errno)
+		return -EINVAL;
+	if (*e && strchr("kKmMgG", *e)) {
+		shift = (*e | 0x20) == 'k' ? 10 : (*e | 0x20) == 'm' ? 20 : 30;
+		e++;
+	}
+	if (*e || v > (UINT64_MAX >> shift) || (v << shift) < (1u << 20))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 int zctl_cmd_bench(int argc, char **argv)
 {
 	const char *file = NULL;
@@ -130,13 +155,9 @@ int zctl_cmd_bench(int argc, char **argv)
 		else if (strcmp(argv[i], "--json") == 0)
 			zctl_opt_json = true;
 		else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
-			char *e;
-			size = strtoull(argv[++i], &e, 10);
-			if (*e == 'K' || *e == 'k') size <<= 10;
-			else if (*e == 'M' || *e == 'm') size <<= 20;
-			else if (*e == 'G' || *e == 'g') size <<= 30;
-			if (size == 0) {
-				fprintf(stderr, "zcfsctl bench: bad --size %s\n", argv[i]);
+			if (parse_size(argv[++i], &size) < 0) {
+				fprintf(stderr, "zcfsctl bench: bad --size '%s': expected bytes, with an optional "
+						"K, M or G suffix (at least 1M)\n", argv[i]);
 				return ZCTL_EXIT_USAGE;
 			}
 		} else if (strcmp(argv[i], "--modes") == 0 && i + 1 < argc)
@@ -158,6 +179,11 @@ int zctl_cmd_bench(int argc, char **argv)
 			return ZCTL_EXIT_USAGE;
 		}
 		want[m] = true;
+	}
+	struct stat fst;
+	if (stat(file, &fst) == 0 && !S_ISREG(fst.st_mode)) {
+		fprintf(stderr, "zcfsctl bench: %s: not a regular file (bench reads one file)\n", file);
+		return ZCTL_EXIT_FAIL;
 	}
 	if (access(file, F_OK) < 0) {
 		int rc = make_file(file, size);
@@ -193,16 +219,20 @@ int zctl_cmd_bench(int argc, char **argv)
 			break;
 		}
 		for (int warm = 0; warm <= 1; warm++) {
-			char cmd[PATH_MAX + 16], *reply = NULL;
-			snprintf(cmd, sizeof(cmd), "evict %s", m.rel);
-			rc = zctl_ctl(&m, cmd, &reply);
-			free(reply);
-			reply = NULL;
+			char *reply = NULL;
+			rc = zctl_ctl_path(&m, "evict", m.rel, &reply);
 			if (rc == 0 && warm) {
-				snprintf(cmd, sizeof(cmd), "prefetch %s", m.rel);
-				rc = zctl_ctl(&m, cmd, &reply);
 				free(reply);
+				rc = zctl_ctl_path(&m, "prefetch", m.rel, &reply);
 			}
+			if (rc < 0) { /* the same answer for every mode: say it once */
+				fprintf(stderr, "zcfsctl bench: %s: %s\n", file,
+					reply ? strtok(reply, "\n") : strerror(-rc));
+				free(reply);
+				status = ZCTL_EXIT_FAIL;
+				goto out;
+			}
+			free(reply);
 			drop_mount_cache(file);
 			struct daemon_fig a, b;
 			uint64_t bytes = 0;
@@ -261,9 +291,10 @@ int zctl_cmd_bench(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
+out:
 	if (zctl_opt_json)
 		printf("]}\n");
-	else
+	else if (status == ZCTL_EXIT_OK)
 		printf("cold: backing cache evicted; warm: backing cache prefetched. The mount's cache is dropped "
 		       "before each pass,\nso every byte comes from the daemon (passthrough: from the kernel, "
 		       "reading the backing file); the\napplication's own copy out of the request is the same "

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +14,27 @@
 
 static int usage(int code)
 {
-	printf("usage: zcfsctl prefetch --plan LIST [--window BYTES] [--depth N] [--store] [--no-wait]\n"
-	       "                        [--json] MOUNTPOINT\n"
+	printf("usage: zcfsctl prefetch --plan LIST [--window BYTES] [--depth N] [--spread N] [--store]\n"
+	       "                        [--no-wait] [--json] DIR\n"
 	       "Tell zcfs the order in which a job will open files: one path per line, relative to\n"
-	       "MOUNTPOINT or absolute under it (LIST is a file, or - for standard input). zcfs keeps\n"
-	       "the files after the one the job opened last read ahead, within the window and queue\n"
-	       "depth, and drops what it read and the job never opened when the plan ends.\n"
+	       "DIR (the mount point or a directory in the mount) or absolute under the mount point\n"
+	       "(LIST is a file, or - for standard input). zcfs keeps the files after the one the job\n"
+	       "opened last read ahead, within the window and queue depth, and drops what it read and\n"
+	       "the job never opened when the plan ends.\n"
 	       "  --window BYTES  read ahead at most this much (k, m, g); default: the mount's\n"
 	       "  --depth N       reads in flight (1-64); default: the mount's\n"
+	       "  --spread N      files the job's readers are apart at most (a DataLoader: workers x\n"
+	       "                  batch size x prefetch_factor); default: learned from the opens\n"
 	       "  --store         also into the mount's page cache (keep/auto files): the job's\n"
 	       "                  reads then never reach the daemon\n"
 	       "  --no-wait       print the plan's number and return (cancel: zcfsctl prefetch\n"
 	       "                  --cancel N MOUNTPOINT)\n"
 	       "  --cancel N      end plan N now\n"
-	       "  --json          JSON summary\n");
+	       "  --json          JSON summary\n"
+	       "Waiting, it exits 0 when the job opened every planned file (complete), 5 when the\n"
+	       "job read in another order (off-plan), 1 when the plan ended otherwise (idle for two\n"
+	       "minutes, cancelled), 3 when the mount went away, 128+N on signal N (the plan is\n"
+	       "cancelled).\n");
 	return code;
 }
 
@@ -57,11 +65,11 @@ static void say_refusal(const char *list, const char *msg, const size_t *lines, 
 /* The list as a plan text: "plan OPTS\n" + one path per line + "\n". An absolute path must lie
  * under the mountpoint root and is sent relative to it. -EINVAL (said, with the line) if not.
  * (*lines)[k]: the list's line number of the k-th path sent (empty lines are not sent). */
-static int build_text(FILE *in, const char *list, const char *root, const char *opts, char **text,
-		      size_t *len, size_t *files, size_t **lines)
+static int build_text(FILE *in, const char *list, const char *root, const char *base, const char *opts,
+		      char **text, size_t *len, size_t *files, size_t **lines)
 {
 	FILE *out = open_memstream(text, len);
-	size_t rlen = strlen(root), lineno = 0;
+	size_t rlen = strcmp(root, "/") ? strlen(root) : 0, lineno = 0;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -69,16 +77,19 @@ static int build_text(FILE *in, const char *list, const char *root, const char *
 
 	if (!out)
 		return -ENOMEM;
-	fprintf(out, "plan%s\n", opts);
+	/* escaped=1: each path as zctl_escape_path writes it, so a name with a newline, a trailing
+	 * carriage return or other control bytes arrives as it is */
+	fprintf(out, "plan%s escaped=1\n", opts);
 	*files = 0;
 	while ((n = getline(&line, &cap, in)) >= 0) {
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0'; /* only the newline: a trailing CR is part of the name */
 		lineno++;
 		if (!n)
 			continue; /* an empty line would end the plan early */
 		const char *p = line;
-		if (p[0] == '/') {
+		bool relative = p[0] != '/';
+		if (!relative) {
 			if (strncmp(p, root, rlen) != 0 || (p[rlen] != '/' && p[rlen] != '\0')) {
 				fprintf(stderr, "zcfsctl prefetch --plan: %s:%zu: %s is not under %s\n", list,
 					lineno, p, root);
@@ -98,8 +109,17 @@ static int build_text(FILE *in, const char *list, const char *root, const char *
 			*lines = v;
 		}
 		(*lines)[*files] = lineno;
-		fprintf(out, "%s\n", *p ? p : ".");
+		if (relative && strcmp(base, ".") != 0) { /* relative to the directory given */
+			zctl_escape_path(out, base);
+			fputc('/', out);
+		}
+		zctl_escape_path(out, *p ? p : ".");
+		fputc('\n', out);
 		(*files)++;
+	}
+	if (rc == 0 && *files == 0) {
+		fprintf(stderr, "zcfsctl prefetch --plan: %s: no paths in the list\n", list);
+		rc = -EINVAL;
 	}
 	fputc('\n', out);
 	free(line);
@@ -124,11 +144,27 @@ static void draw(uint64_t files, uint64_t pos, uint64_t front, double t0)
 	fflush(stderr);
 }
 
-static void summary(const char *reply, double secs)
+/* The books of an ended plan; returns the exit code its end means. */
+static int summary(const char *reply, double secs)
 {
 	static const char *const keys[] = { "plan", "state", "files", "position", "prefetched", "bytes",
-					    "skipped", "hits", "partial", "misses", "wasted_bytes" };
-	char v[64];
+					    "skipped", "hits", "partial", "misses", "wasted_bytes",
+					    "spread", "strays" };
+	char v[64], state[32] = "";
+	int code;
+
+	zctl_reply_get(reply, "state", state, sizeof(state));
+	code = strcmp(state, "complete") == 0 ? ZCTL_EXIT_OK
+	       : strcmp(state, "off-plan") == 0 ? ZCTL_EXIT_OFFPLAN : ZCTL_EXIT_FAIL;
+	if (strcmp(state, "off-plan") == 0)
+		fprintf(stderr, "zcfsctl prefetch --plan: plan %llu ended off-plan: the job opened the "
+				"planned files in another order, so reading ahead stopped (a job whose readers "
+				"are far apart: try --spread)\n",
+			(unsigned long long)zctl_reply_u64(reply, "plan"));
+	else if (code != ZCTL_EXIT_OK)
+		fprintf(stderr, "zcfsctl prefetch --plan: plan %llu ended %s before the job opened "
+				"every planned file\n",
+			(unsigned long long)zctl_reply_u64(reply, "plan"), state);
 
 	if (zctl_opt_json) {
 		printf("{");
@@ -141,9 +177,9 @@ static void summary(const char *reply, double secs)
 				printf("%s", v[0] ? v : "0");
 		}
 		printf(",\"seconds\":%.3f}\n", secs);
-		return;
+		return code;
 	}
-	zctl_reply_get(reply, "state", v, sizeof(v));
+	snprintf(v, sizeof(v), "%s", state);
 	printf("plan %llu %s after %.1fs: %llu of %llu files opened by the job; read ahead %llu "
 	       "files (%llu bytes), skipped %llu; the job's opens: %llu hits, %llu partial, %llu misses; "
 	       "%llu bytes read ahead and never opened (dropped)\n",
@@ -157,6 +193,20 @@ static void summary(const char *reply, double secs)
 	       (unsigned long long)zctl_reply_u64(reply, "partial"),
 	       (unsigned long long)zctl_reply_u64(reply, "misses"),
 	       (unsigned long long)zctl_reply_u64(reply, "wasted_bytes"));
+	return code;
+}
+
+/* The plan's mount stopped answering or went away while we waited. */
+static int mount_gone(const char *mnt, bool on, int rc)
+{
+	struct zctl_mount again;
+	int frc = zctl_mount_find(mnt, &again);
+
+	if (on)
+		fputc('\n', stderr);
+	if (frc < 0)
+		return zctl_mount_complain(mnt, frc == -ENOENT ? -ENODEV : frc);
+	return zctl_mount_complain(mnt, rc);
 }
 
 int zctl_cmd_plan(int argc, char **argv)
@@ -175,7 +225,8 @@ int zctl_cmd_plan(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "--plan") == 0 && i + 1 < argc) {
 			list = argv[++i];
-		} else if ((strcmp(a, "--window") == 0 || strcmp(a, "--depth") == 0) && i + 1 < argc) {
+		} else if ((strcmp(a, "--window") == 0 || strcmp(a, "--depth") == 0 ||
+			    strcmp(a, "--spread") == 0) && i + 1 < argc) {
 			snprintf(extra, sizeof(extra), " %s=%s", a + 2, argv[++i]);
 			strncat(opts, extra, sizeof(opts) - strlen(opts) - 1);
 		} else if (strcmp(a, "--store") == 0) {
@@ -222,7 +273,7 @@ int zctl_cmd_plan(int argc, char **argv)
 		fprintf(stderr, "zcfsctl prefetch --plan: %s: %s\n", list, strerror(errno));
 		return ZCTL_EXIT_FAIL;
 	}
-	rc = build_text(in, list, m.root, opts, &text, &len, &files, &lines);
+	rc = build_text(in, list, m.root, m.rel, opts, &text, &len, &files, &lines);
 	if (in != stdin)
 		fclose(in);
 	if (rc < 0) {
@@ -233,6 +284,10 @@ int zctl_cmd_plan(int argc, char **argv)
 	rc = zctl_ctl_text(&m, text, len, &reply);
 	free(text);
 	if (rc < 0) {
+		if (!reply && (rc == -ENOTCONN || rc == -ENOENT)) {
+			free(lines);
+			return mount_gone(mnt, false, rc);
+		}
 		say_refusal(list, reply ? strtok(reply, "\n") : strerror(-rc), lines, files);
 		free(reply);
 		free(lines);
@@ -241,6 +296,7 @@ int zctl_cmd_plan(int argc, char **argv)
 	free(lines);
 	unsigned long long id = zctl_reply_u64(reply, "plan");
 	free(reply);
+	reply = NULL;
 	if (!wait) {
 		if (zctl_opt_json)
 			printf("{\"plan\":%llu,\"files\":%zu}\n", id, files);
@@ -265,9 +321,10 @@ int zctl_cmd_plan(int argc, char **argv)
 		}
 		char state[32] = "";
 		rc = zctl_ctl(&m, cmd, &reply);
+		if (rc < 0 && !reply) /* no reply at all: the daemon is gone, or the mount */
+			return mount_gone(mnt, on, rc);
 		if (rc < 0) {
-			fprintf(stderr, "%szcfsctl prefetch --plan: %s\n", on ? "\n" : "",
-				reply ? strtok(reply, "\n") : strerror(-rc));
+			fprintf(stderr, "%szcfsctl prefetch --plan: %s\n", on ? "\n" : "", strtok(reply, "\n"));
 			free(reply);
 			return ZCTL_EXIT_FAIL;
 		}
@@ -278,11 +335,12 @@ int zctl_cmd_plan(int argc, char **argv)
 		if (strcmp(state, "active") != 0) {
 			if (on)
 				fputc('\n', stderr);
-			summary(reply, zctl_now() - t0);
+			rc = summary(reply, zctl_now() - t0);
 			free(reply);
-			return ZCTL_EXIT_OK;
+			return rc;
 		}
 		free(reply);
+		reply = NULL;
 		usleep(250000);
 	}
 }

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "zc/log.h"
 #include "zc/resid.h"
 
 struct file_list {
@@ -65,7 +67,41 @@ static int walk_cb(const char *p, const struct stat *st, int type, struct FTW *f
 	return FTW_CONTINUE;
 }
 
-/* Regular files named by path (itself, or below it with recursive). */
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(**(char *const *const *)a, **(char *const *const *)b);
+}
+
+/* Put the list in name order (nftw gives the directories' order). */
+static int list_sort(struct file_list *l)
+{
+	char ***idx = malloc((l->n ? l->n : 1) * sizeof(*idx));
+	char **paths = malloc((l->n ? l->n : 1) * sizeof(*paths));
+	uint64_t *bytes = malloc((l->n ? l->n : 1) * sizeof(*bytes));
+
+	if (!idx || !paths || !bytes) {
+		free(idx);
+		free(paths);
+		free(bytes);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		idx[i] = &l->path[i];
+	qsort(idx, l->n, sizeof(*idx), by_path);
+	for (size_t i = 0; i < l->n; i++) {
+		paths[i] = *idx[i];
+		bytes[i] = l->bytes[idx[i] - l->path];
+	}
+	free(idx);
+	free(l->path);
+	free(l->bytes);
+	l->path = paths;
+	l->bytes = bytes;
+	l->cap = l->n;
+	return 0;
+}
+
+/* Regular files named by path (itself, or below it with recursive), in name order. */
 static int collect(const char *path, bool recursive, const char *ctl_dir, struct file_list *l)
 {
 	struct stat st;
@@ -86,8 +122,40 @@ static int collect(const char *path, bool recursive, const char *ctl_dir, struct
 	}
 	if (nftw(path, walk_cb, 64, FTW_PHYS | FTW_MOUNT | FTW_ACTIONRETVAL) < 0)
 		return -errno;
-	return 0;
+	return list_sort(l);
 }
+
+/* Ctrl-C or SIGTERM during a walk: stop after the file in hand. Handlers are installed even
+ * where the shell ignores SIGINT (a job started with & by a script), so Ctrl-C always works. */
+static volatile sig_atomic_t interrupted;
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static int say_interrupted(const char *verb, bool bar, uint64_t done, uint64_t total)
+{
+	fprintf(stderr, "%szcfsctl %s: interrupted after %llu of %llu files\n", bar ? "\n" : "", verb,
+		(unsigned long long)done, (unsigned long long)total);
+	return 128 + (int)interrupted;
+}
+
+/* A path on the terminal: control bytes as \\xNN (zc_log_clean), never raw. */
+static const char *shown(const char *path)
+{
+	static char buf[4 * PATH_MAX + 1];
+	return zc_log_clean(buf, sizeof(buf), path);
+}
+
 
 /* Path of a collected file relative to the mount root: the argument's relative path plus the
  * part nftw appended to the argument. */
@@ -222,7 +290,7 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 	struct file_list l = {0};
 	int rc = collect(arg, recursive, on_zcfs ? m.ctl_dir : NULL, &l);
 	if (rc < 0) {
-		fprintf(stderr, "zcfsctl residency: %s: %s%s\n", arg, strerror(-rc),
+		fprintf(stderr, "zcfsctl residency: %s: %s%s\n", shown(arg), strerror(-rc),
 			rc == -EISDIR ? " (use -r for a tree)" : "");
 		list_free(&l);
 		return ZCTL_EXIT_FAIL;
@@ -239,10 +307,14 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 		printf("%-*s %-*s  file\n", mapw + 7, "[backing cache]", mapw + 7, "[mount cache]");
 	for (size_t i = 0; i < l.n; i++) {
 		struct zc_resid r = {0};
+		if (interrupted) {
+			list_free(&l);
+			return say_interrupted("residency", false, i, l.n);
+		}
 		bool no_cache, pt = on_zcfs && is_passthrough(l.path[i]);
 		rc = local_resid(l.path[i], &r, &no_cache);
 		if (rc < 0) {
-			fprintf(stderr, "zcfsctl residency: %s: %s\n", l.path[i], strerror(-rc));
+			fprintf(stderr, "zcfsctl residency: %s: %s\n", shown(l.path[i]), strerror(-rc));
 			status = ZCTL_EXIT_FAIL;
 			continue;
 		}
@@ -250,12 +322,11 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 		uint64_t back_res = 0;
 		const char *ranges = NULL;
 		if (on_zcfs) {
-			char cmd[PATH_MAX + 32], rel[PATH_MAX];
+			char rel[PATH_MAX];
 			rel_of(&m, arg, l.path[i], rel, sizeof(rel));
-			snprintf(cmd, sizeof(cmd), "residency %s", rel);
-			rc = zctl_ctl(&m, cmd, &reply);
+			rc = zctl_ctl_path(&m, "residency", rel, &reply);
 			if (rc < 0) {
-				fprintf(stderr, "zcfsctl residency: %s: %s\n", l.path[i],
+				fprintf(stderr, "zcfsctl residency: %s: %s\n", shown(l.path[i]),
 					reply ? strtok(reply, "\n") : strerror(-rc));
 				free(reply);
 				zc_resid_free(&r);
@@ -304,16 +375,16 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 				if (pt) /* one cache: the mount keeps none */
 					memset(m1, '=', (size_t)mapw);
 				printf("[%s] %3.0f%% [%s] %3.0f%%%s %s\n", m2, pb, m1, pm,
-				       pt ? "=" : no_cache ? "*" : " ", l.path[i]);
+				       pt ? "=" : no_cache ? "*" : " ", shown(l.path[i]));
 			} else {
-				printf("[%s] %3.0f%% %s\n", m1, pm, l.path[i]);
+				printf("[%s] %3.0f%% %s\n", m1, pm, shown(l.path[i]));
 			}
 		}
 		free(reply);
 		zc_resid_free(&r);
 	}
 	if (!zctl_opt_json)
-		print_summary(arg, on_zcfs, &t, page);
+		print_summary(shown(arg), on_zcfs, &t, page);
 	list_free(&l);
 	return status;
 }
@@ -358,15 +429,20 @@ int zctl_cmd_residency(int argc, char **argv)
 	}
 	int status = ZCTL_EXIT_OK;
 	bool first = true;
+	catch_signals();
 	if (zctl_opt_json)
 		printf("{\"files\":[");
-	for (; i < argc; i++) {
+	for (; i < argc && !interrupted; i++) {
 		int rc = residency_one(argv[i], recursive, verbose, &first);
 		if (rc != ZCTL_EXIT_OK)
 			status = rc;
 	}
 	if (zctl_opt_json)
 		printf("]}\n");
+	if (interrupted) {
+		fprintf(stderr, "zcfsctl residency: interrupted\n");
+		return 128 + (int)interrupted;
+	}
 	return status;
 }
 
@@ -416,7 +492,8 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 	int status = ZCTL_EXIT_OK;
 	uint64_t files = 0, before = 0, after = 0, bytes = 0;
 	double t0 = zctl_now();
-	for (; i < argc; i++) {
+	catch_signals();
+	for (; i < argc && !interrupted; i++) {
 		struct zctl_mount m;
 		int rc = zctl_mount_find(argv[i], &m);
 		if (rc < 0) {
@@ -426,7 +503,7 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 		struct file_list l = {0};
 		rc = collect(argv[i], recursive, m.ctl_dir, &l);
 		if (rc < 0) {
-			fprintf(stderr, "zcfsctl %s: %s: %s%s\n", verb, argv[i], strerror(-rc),
+			fprintf(stderr, "zcfsctl %s: %s: %s%s\n", verb, shown(argv[i]), strerror(-rc),
 				rc == -EISDIR ? " (use -r for a tree)" : "");
 			list_free(&l);
 			status = ZCTL_EXIT_FAIL;
@@ -435,14 +512,18 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 		struct zctl_progress p;
 		zctl_progress_start(&p, verb, l.n, l.total_bytes);
 		for (size_t k = 0; k < l.n; k++) {
-			char cmd[PATH_MAX + 32], rel[PATH_MAX], *reply = NULL;
+			char rel[PATH_MAX], *reply = NULL;
+			if (interrupted) {
+				rc = say_interrupted(verb, p.on, k, l.n);
+				list_free(&l);
+				return rc;
+			}
 			rel_of(&m, argv[i], l.path[k], rel, sizeof(rel));
-			snprintf(cmd, sizeof(cmd), "%s %s", verb, rel);
-			rc = zctl_ctl(&m, cmd, &reply);
+			rc = zctl_ctl_path(&m, verb, rel, &reply);
 			if (rc < 0) {
 				if (p.on)
 					fputc('\n', stderr);
-				fprintf(stderr, "zcfsctl %s: %s: %s\n", verb, l.path[k],
+				fprintf(stderr, "zcfsctl %s: %s: %s\n", verb, shown(l.path[k]),
 					reply ? strtok(reply, "\n") : strerror(-rc));
 				status = ZCTL_EXIT_FAIL;
 			} else {
@@ -457,6 +538,10 @@ int zctl_cmd_cachecmd(int argc, char **argv)
 		}
 		zctl_progress_end(&p);
 		list_free(&l);
+	}
+	if (interrupted) {
+		fprintf(stderr, "zcfsctl %s: interrupted\n", verb);
+		return 128 + (int)interrupted;
 	}
 	double el = zctl_now() - t0;
 	char b1[32], b2[32], b3[32];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "zc/mode.h"
+#include "zc/prom.h"
 
 #define NBUCKET 32
 
@@ -223,9 +224,46 @@ static int watch(const struct zctl_mount *m, double interval, long count)
 	return 0;
 }
 
+/* The Prometheus text of several mounts as one exposition, each metric family once: their
+ * series differ by the mount= (and node=) label the daemons add. */
+static int prom_merged(const char *const *mounts, size_t n)
+{
+	char *texts[64] = { 0 }, *out = NULL;
+	size_t len = 0;
+	int status = ZCTL_EXIT_OK;
+
+	for (size_t i = 0; i < n && status == ZCTL_EXIT_OK; i++) {
+		struct zctl_mount m;
+		char path[sizeof(m.ctl_dir) + 16];
+		int rc = zctl_mount_find(mounts[i], &m);
+		if (rc < 0) {
+			status = zctl_mount_complain(mounts[i], rc);
+			break;
+		}
+		snprintf(path, sizeof(path), "%s/stats", m.ctl_dir);
+		rc = zctl_slurp(path, &texts[i], NULL);
+		if (rc < 0) {
+			fprintf(stderr, "zcfsctl stats: %s: %s\n", path, strerror(-rc));
+			status = ZCTL_EXIT_FAIL;
+		}
+	}
+	if (status == ZCTL_EXIT_OK && zc_prom_merge((const char *const *)texts, n, &out, &len) < 0) {
+		fprintf(stderr, "zcfsctl stats: out of memory\n");
+		status = ZCTL_EXIT_FAIL;
+	}
+	if (status == ZCTL_EXIT_OK)
+		fwrite(out, 1, len, stdout);
+	free(out);
+	for (size_t i = 0; i < n; i++)
+		free(texts[i]);
+	return status;
+}
+
 int zctl_cmd_stats(int argc, char **argv)
 {
 	const char *where = ".";
+	const char *mounts[64];
+	size_t nmounts = 0;
 	bool prom = false;
 	double interval = 0;
 	long count = 0;
@@ -233,8 +271,11 @@ int zctl_cmd_stats(int argc, char **argv)
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			printf("usage: zcfsctl stats [MOUNT] [--json|--prom] [--watch SECONDS [--count N]]\n"
+			       "       zcfsctl stats --prom MOUNT...\n"
 			       "The daemon's statistics for the zcfs mount holding MOUNT (default: the current\n"
-			       "directory): a table; --prom the Prometheus text as is; --json the JSON snapshot;\n"
+			       "directory): a table; --prom the Prometheus text as is (of several mounts: one\n"
+			       "exposition, each metric once, series told apart by their mount= label); --json the\n"
+			       "JSON snapshot;\n"
 			       "--watch prints per-interval rates per read mode (reads/s, MB/s, latency p50/p99\n"
 			       "bucket bounds), daemon CPU%% and context switches per second, until interrupted\n"
 			       "or --count intervals.\n");
@@ -250,13 +291,32 @@ int zctl_cmd_stats(int argc, char **argv)
 				return ZCTL_EXIT_USAGE;
 			}
 		} else if (strcmp(a, "--count") == 0 && i + 1 < argc) {
-			count = strtol(argv[++i], NULL, 10);
+			char *e;
+			const char *v = argv[++i];
+			count = strtol(v, &e, 10);
+			if (*v < '0' || *v > '9' || *e || count <= 0) {
+				fprintf(stderr, "zcfsctl stats: --count needs a positive number of intervals, got '%s'\n", v);
+				return ZCTL_EXIT_USAGE;
+			}
 		} else if (a[0] == '-') {
 			fprintf(stderr, "zcfsctl stats: unknown option %s\n", a);
 			return ZCTL_EXIT_USAGE;
+		} else if (nmounts < sizeof(mounts) / sizeof(mounts[0])) {
+			mounts[nmounts++] = where = a;
 		} else {
-			where = a;
+			fprintf(stderr, "zcfsctl stats: at most 64 mounts\n");
+			return ZCTL_EXIT_USAGE;
 		}
+	}
+	if (nmounts > 1 && !prom) {
+		fprintf(stderr, "zcfsctl stats: several mounts only with --prom (one exposition of them all)\n");
+		return ZCTL_EXIT_USAGE;
+	}
+	if (nmounts > 1)
+		return prom_merged(mounts, nmounts);
+	if (count && interval <= 0) {
+		fprintf(stderr, "zcfsctl stats: --count counts --watch intervals: give --watch SECONDS too\n");
+		return ZCTL_EXIT_USAGE;
 	}
 	struct zctl_mount m;
 	int rc = zctl_mount_find(where, &m);

@@ -17,13 +17,27 @@ static bool valid_value(bool is_mode, const char *s)
 	return is_mode ? zc_mode_parse(s, strlen(s), &m) == 0 : zc_cache_parse(s, strlen(s), &c) == 0;
 }
 
+/* Is path on a zcfs mount? The daemon answers user.zcfs.effective on every file and directory
+ * (with or without a control directory). 0, -ENODEV (not zcfs), -ENOTCONN or another -errno. */
+static int on_zcfs(const char *path)
+{
+	char v[512];
+
+	if (getxattr(path, "user.zcfs.effective", v, sizeof(v)) >= 0)
+		return 0;
+	if (errno == ENODATA || errno == ENOTSUP)
+		return -ENODEV;
+	return -errno;
+}
+
 static void usage_xattr(const char *what)
 {
 	printf("usage: zcfsctl %s [--clear] [--json] PATH... [%s]\n"
 	       "Show the %s set on each PATH (the user.zcfs.%s xattr), set it to %s, or remove it\n"
-	       "with --clear. Set on a directory, it applies to everything below it.\n",
+	       "with --clear. Set on a directory, it applies to everything below it. PATH must be\n"
+	       "on a zcfs mount.\n",
 	       what, strcmp(what, "mode") == 0 ? "MODE" : "POLICY", what, what,
-	       strcmp(what, "mode") == 0 ? "buffered|direct|mmap|splice|passthrough" : "keep|auto|none|drop");
+	       strcmp(what, "mode") == 0 ? zc_mode_choices() : zc_cache_choices());
 }
 
 int zctl_cmd_xattr(int argc, char **argv)
@@ -58,7 +72,7 @@ int zctl_cmd_xattr(int argc, char **argv)
 	if (!clear && !value && argc - first >= 2 && access(argv[argc - 1], F_OK) < 0 && errno == ENOENT) {
 		fprintf(stderr, "zcfsctl %s: '%s' is neither a file nor a %s (%s)\n", what, argv[argc - 1],
 			is_mode ? "mode" : "cache policy",
-			is_mode ? "buffered, direct, mmap, splice" : "keep, auto, none, drop");
+			is_mode ? zc_mode_choices() : zc_cache_choices());
 		return ZCTL_EXIT_USAGE;
 	}
 	if (first >= last) {
@@ -70,6 +84,21 @@ int zctl_cmd_xattr(int argc, char **argv)
 		printf("[");
 	for (int i = first; i < last; i++) {
 		const char *p = argv[i];
+		int zc = on_zcfs(p);
+		if (zc < 0) {
+			if (zc == -ENOTCONN)
+				status = zctl_mount_complain(p, zc);
+			else if (zc == -ENODEV) {
+				fprintf(stderr, "zcfsctl %s: %s: not on a zcfs mount, where user.zcfs.%s has no "
+						"effect (on a backing directory: setfattr -n user.zcfs.%s)\n",
+					what, p, what, what);
+				status = ZCTL_EXIT_NOMOUNT;
+			} else {
+				fprintf(stderr, "zcfsctl %s: %s: %s\n", what, p, strerror(-zc));
+				status = ZCTL_EXIT_FAIL;
+			}
+			continue;
+		}
 		if (value || clear) {
 			int rc = value ? setxattr(p, name, value, strlen(value), 0) : removexattr(p, name);
 			if (rc < 0 && !(clear && errno == ENODATA)) {

@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config libfuse3-dev fuse3 libcmocka-dev libkmod-dev zlib1g-dev
       attr acl fio python3 python3-docutils python3-numpy sqlite3 util-linux valgrind clang
-      liburing-dev libnuma-dev dpkg-dev g++ git tar make)
+      liburing-dev libnuma-dev dpkg-dev g++ git tar make
+      python3-pip python3-torch)  # python3-torch: the DataLoader test (about 30 s to install)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

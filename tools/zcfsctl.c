@@ -15,7 +15,7 @@ static const struct {
 	{"effective", zctl_cmd_effective, "PATH...", "the resolved mode and cache policy, with their source"},
 	{"residency", zctl_cmd_residency, "[-r] [-v] PATH...", "page-cache residency of both caches"},
 	{"evict", zctl_cmd_cachecmd, "[-r] PATH...", "drop the backing and mount pages of files"},
-	{"prefetch", zctl_cmd_cachecmd, "[-r] PATH... | --plan LIST M", "read files into the backing page cache; plans"},
+	{"prefetch", zctl_cmd_cachecmd, "[-r] PATH... | --plan LIST DIR", "read files into the backing page cache; plans"},
 	{"sync", zctl_cmd_cachecmd, "[-r] PATH...", "fsync the backing files"},
 	{"flush", zctl_cmd_cachecmd, "[-r] PATH...", "start write-back of the backing files"},
 	{"stats", zctl_cmd_stats, "[MOUNT] [--prom] [--watch S]", "the daemon's statistics"},
@@ -33,7 +33,8 @@ static int usage(FILE *f, int code)
 		   "  --help     this text; COMMAND --help for a command's own options\n"
 		   "  --version  the version\n"
 		   "\nexit codes: 0 ok, 1 operation failed, 2 usage error, 3 not a zcfs mount or mount not\n"
-		   "connected, 4 doctor found something missing. See zcfsctl(1).\n");
+		   "connected, 4 doctor found something missing, 5 a waited-for plan ended off-plan,\n"
+		   "128+N interrupted by signal N. See zcfsctl(1).\n");
 	return code;
 }
 

@@ -17,6 +17,8 @@ enum {
 	ZCTL_EXIT_USAGE = 2,    /* bad command line */
 	ZCTL_EXIT_NOMOUNT = 3,  /* path is not on a zcfs mount, or the mount is not connected */
 	ZCTL_EXIT_DOCTOR = 4,   /* doctor: something needed to mount is missing */
+	ZCTL_EXIT_OFFPLAN = 5,  /* prefetch --plan: the plan ended off-plan (the job read in
+				 * another order) */
 };
 
 /* A zcfs mount found from a path inside it. */
@@ -34,9 +36,13 @@ int zctl_mount_find(const char *path, struct zctl_mount *m);
 /* Print a one-line diagnosis for a zctl_mount_find() failure on stderr and return the exit code. */
 int zctl_mount_complain(const char *path, int rc);
 
-/* Run one ctl command; *reply gets the malloc'ed reply (NUL-terminated). Returns 0 when the reply
- * starts with "ok", -EREMOTEIO when it is an "error ..." reply (still in *reply), or -errno. */
+/* Run one ctl command; *reply gets the malloc'ed reply (NUL-terminated), or NULL when there is
+ * none. Returns 0 when the reply starts with "ok", -EREMOTEIO when it is an "error ..." reply
+ * (still in *reply), or -errno (-ENOTCONN: the daemon is gone). */
 int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply);
+/* Run "VERB -e PATH" with rel (relative to the mount root) escaped (zctl_escape_path), so a
+ * name with newlines, carriage returns or escape sequences reaches the daemon as it is. */
+int zctl_ctl_path(const struct zctl_mount *m, const char *verb, const char *rel, char **reply);
 /* The same for a text of several lines (a plan), written in as many writes as it takes. */
 int zctl_ctl_text(const struct zctl_mount *m, const char *text, size_t len, char **reply);
 
@@ -48,9 +54,16 @@ uint64_t zctl_reply_u64(const char *reply, const char *key);
 /* Read a whole file into a malloc'ed NUL-terminated buffer. Returns 0 or -errno. */
 int zctl_slurp(const char *path, char **out, size_t *len);
 
-/* Prometheus text: value of a sample line "name{labels} value" (labels exactly as written, or
- * NULL for none). Returns 0 or -ENOENT. */
+/* Prometheus text: value of the first sample line "name{labels} value" whose labels include every
+ * pair in labels ('mode="buffered"', or several comma separated; NULL or "": any). The daemon
+ * adds mount= and node= to every sample. Returns 0 or -ENOENT. */
 int zctl_prom_get(const char *text, const char *name, const char *labels, double *out);
+
+/* Write path to f with every control byte and backslash as \\xNN: the form the control file
+ * takes after "-e" (commands) or "escaped=1" (plans), and safe on a terminal. */
+void zctl_escape_path(FILE *f, const char *path);
+/* Does path hold a byte zctl_escape_path would escape? */
+bool zctl_path_needs_escape(const char *path);
 
 /* Output helpers. */
 void zctl_human_bytes(uint64_t bytes, char *buf, size_t len); /* "1.5 GiB" */

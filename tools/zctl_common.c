@@ -208,6 +208,7 @@ int zctl_slurp(const char *path, char **out, size_t *lenp)
 int zctl_ctl_text(const struct zctl_mount *m, const char *text, size_t len, char **reply)
 {
 	char path[sizeof(m->ctl_dir) + 8];
+	*reply = NULL;
 	snprintf(path, sizeof(path), "%s/ctl", m->ctl_dir);
 	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -235,12 +236,34 @@ int zctl_ctl(const struct zctl_mount *m, const char *cmd, char **reply)
 	char *line = malloc(len + 2);
 	int rc;
 
+	*reply = NULL;
 	if (!line)
 		return -ENOMEM;
 	memcpy(line, cmd, len);
 	line[len] = '\n';
 	rc = zctl_ctl_text(m, line, len + 1, reply);
 	free(line);
+	return rc;
+}
+
+int zctl_ctl_path(const struct zctl_mount *m, const char *verb, const char *rel, char **reply)
+{
+	char *cmd = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&cmd, &len);
+	int rc;
+
+	*reply = NULL;
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "%s -e ", verb);
+	zctl_escape_path(f, rel);
+	if (fclose(f) != 0) {
+		free(cmd);
+		return -ENOMEM;
+	}
+	rc = zctl_ctl(m, cmd, reply);
+	free(cmd);
 	return rc;
 }
 
@@ -270,19 +293,43 @@ uint64_t zctl_reply_u64(const char *reply, const char *key)
 	return strtoull(v, NULL, 10);
 }
 
+/* Does the label set set[0..len) (without braces) hold the pair k="v" starting at want (up to its
+ * closing quote)? Pairs are compared whole. */
+static bool has_pair(const char *set, size_t len, const char *want, size_t wlen)
+{
+	for (const char *p = set; p + wlen <= set + len; p++)
+		if ((p == set || p[-1] == ',') && memcmp(p, want, wlen) == 0 &&
+		    (p + wlen == set + len || p[wlen] == ','))
+			return true;
+	return false;
+}
+
 int zctl_prom_get(const char *text, const char *name, const char *labels, double *out)
 {
-	size_t nl = strlen(name), ll = labels ? strlen(labels) : 0;
+	size_t nl = strlen(name);
 	for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (strncmp(l, name, nl) != 0)
+		if (strncmp(l, name, nl) != 0 || (l[nl] != '{' && l[nl] != ' '))
 			continue;
-		const char *p = l + nl;
-		if (labels) {
-			if (*p != '{' || strncmp(p + 1, labels, ll) != 0 || p[1 + ll] != '}')
+		const char *p = l + nl, *set = "";
+		size_t slen = 0;
+		if (*p == '{') {
+			set = p + 1;
+			p = strchr(set, '}'); /* our label values hold no '}' */
+			if (!p)
 				continue;
-			p += ll + 2;
+			slen = (size_t)(p - set);
+			p++;
 		}
-		if (*p != ' ')
+		/* every pair asked for (k="v",k2="v2") is among the sample's labels */
+		bool all = true;
+		for (const char *w = labels; all && w && *w;) {
+			const char *q = strchr(w, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+			if (!e)
+				return -EINVAL;
+			all = has_pair(set, slen, w, (size_t)(e + 1 - w));
+			w = e[1] == ',' ? e + 2 : e + 1;
+		}
+		if (!all || *p != ' ')
 			continue;
 		*out = strtod(p + 1, NULL);
 		return 0;
@@ -303,6 +350,29 @@ void zctl_human_bytes(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
 	else
 		snprintf(buf, len, "%.*f %s", v < 10 ? 2 : v < 100 ? 1 : 0, v, unit[u]);
+}
+
+static bool escaped_byte(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f || c == '\\';
+}
+
+bool zctl_path_needs_escape(const char *path)
+{
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
+		if (escaped_byte(*p))
+			return true;
+	return false;
+}
+
+void zctl_escape_path(FILE *f, const char *path)
+{
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (escaped_byte(*p))
+			fprintf(f, "\\x%02x", *p);
+		else
+			fputc(*p, f);
+	}
 }
 
 bool zctl_json_mode(void)

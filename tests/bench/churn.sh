@@ -27,7 +27,7 @@ stat_of() { # -> "rss_kib fds inodes"
   local rss fds ino
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
   fds=$(ls "/proc/$pid/fd" | wc -l)
-  ino=$(awk '/^zcfs_inodes / {print $2}' "$t/mnt/.zcfs/stats")
+  ino=$(awk '/^zcfs_inodes[ {]/ {print $2}' "$t/mnt/.zcfs/stats")
   echo "$rss $fds ${ino:-?}"
 }
 printf '%6s %8s %9s %5s %7s\n' round seconds rss_kib fds inodes

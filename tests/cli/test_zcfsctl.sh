@@ -67,7 +67,7 @@ done
 expect_rc 0 "stats table" "$ctl" stats
 for m in buffered direct mmap splice; do grep -qE "^$m +[0-9]+ " "$t/out" || fail "stats table lacks $m: $(cat "$t/out")"; done
 expect_rc 0 "stats prom" "$ctl" stats --prom
-grep -q '^zcfs_read_bytes_total{mode="buffered"} '"$b1"'$' "$t/out" || fail "prom bytes != json bytes"
+grep -q '^zcfs_read_bytes_total{mode="buffered",mount="'"$t/mnt"'",node="[^"]*"} '"$b1"'$' "$t/out" || fail "prom bytes != json bytes"
 ok "stats: table, --json, --prom agree; buffered bytes moved by exactly 8 MiB"
 
 # --- residency of both caches around evict and prefetch (big was just read with cache=keep)

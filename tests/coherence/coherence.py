@@ -261,7 +261,7 @@ def end_of_mount(env, results, counter):
             with open(env.m(".zcfs/stats")) as f:
                 prom = f.read()
             what = "opens" if env.mode == "passthrough" else "reads"
-            reads = re.search(rf'^zcfs_{what}_total{{mode="{env.mode}"}} (\d+)$', prom, re.M)
+            reads = re.search(rf'^zcfs_{what}_total{{mode="{env.mode}",[^}}]*}} (\d+)$', prom, re.M)
             if not reads:
                 c.fail("stats", f".zcfs/stats has no zcfs_{what}_total for mode {env.mode}: {show(prom.encode())}")
             elif int(reads[1]) == 0:

@@ -36,7 +36,7 @@ for cache in auto none; do
   [ "$(grep -c '^3;' "$t/fio.out")" = "$(echo $modes | wc -w)" ] || fail "expected a fio group per mode"
   for m in $modes; do
     what=reads; [ "$m" = passthrough ] && what=opens # the kernel reads passthrough files itself
-    n=$(grep "^zcfs_${what}_total{mode=\"$m\"}" "$t/mnt/.zcfs/stats" | awk '{print $2}')
+    n=$(grep "^zcfs_${what}_total{mode=\"$m\"," "$t/mnt/.zcfs/stats" | awk '{print $2}')
     [ "${n:-0}" -gt 0 ] || fail "cache=$cache: no $m $what counted"
   done
   zc_alive "after fio, cache=$cache"

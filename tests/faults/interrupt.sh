@@ -28,11 +28,11 @@ ls "$t/src/d" | wc -l | grep -qx 300 || fail "backing has $(ls "$t/src/d" | wc -
 inodes=
 for _ in $(seq 50); do
   echo 3 > /proc/sys/vm/drop_caches
-  inodes=$(awk '/^zcfs_inodes /{print $2}' "$t/mnt/.zcfs/stats")
+  inodes=$(awk '/^zcfs_inodes[ {]/{print $2}' "$t/mnt/.zcfs/stats")
   [ "$inodes" -le 1 ] && break
   sleep 0.2
 done
-under=$(awk '/^zcfs_nlookup_underflows_total /{print $2}' "$t/mnt/.zcfs/stats")
+under=$(awk '/^zcfs_nlookup_underflows_total[ {]/{print $2}' "$t/mnt/.zcfs/stats")
 echo "creates that failed as interrupted: $failed of 300; inodes after drop_caches: $inodes; underflows: $under"
 [ "$inodes" -le 1 ] || fail "$inodes inodes still in the table after the kernel forgot everything"
 [ "$under" = 0 ] || fail "$under reference counts went below zero"

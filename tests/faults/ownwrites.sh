@@ -16,7 +16,7 @@ zcfs=$(realpath "$1") faultio=$(realpath "$2") slowstat=$(realpath "$3")
 . "$(dirname "$0")/lib.sh"
 n=${ZCFS_OWNWRITES_N:-3000}
 size=$((4 << 20))
-external() { awk '/^zcfs_external_changes_total /{print $2}' "$t/mnt/.zcfs/stats"; }
+external() { awk '/^zcfs_external_changes_total[ {]/{print $2}' "$t/mnt/.zcfs/stats"; }
 for cache in auto drop; do
   # Under AddressSanitizer the shim comes first in the preload list: let ASan accept that.
   zc_mount env LD_PRELOAD="$slowstat" SLOWSTAT_US=2000 \

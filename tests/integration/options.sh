@@ -24,16 +24,20 @@ refuse max_open_per_uid=-1 "bad -o max_open_per_uid=-1"
 refuse mmap_window=-1 "bad -o mmap_window=-1"
 refuse mmap_window=1k "at least 1 MiB"
 refuse mmap_window=18446744073709551615g "out of range"
+refuse prefetch_window=12x "expected a size in bytes (k, m, g suffixes)"
 refuse attr_timeout=nan "bad -o attr_timeout=nan"
 refuse attr_timeout=inf "bad -o attr_timeout=inf"
 refuse attr_timeout=-1 "bad -o attr_timeout=-1"
 refuse entry_timeout=1e400 "bad -o entry_timeout=1e400"
 refuse entry_timeout=1s "bad -o entry_timeout=1s"
-refuse mode=turbo "bad -o mode=turbo"
+refuse mode=turbo "expected buffered, direct, mmap, splice or passthrough)"
+refuse mode=passthrough,writeback "-o mode=passthrough and -o writeback exclude each other"
 refuse cache=forever "bad -o cache=forever"
 refuse ctl=a/b "bad -o ctl=a/b"
 refuse allow_other "allow_other needs -o default_permissions"
 refuse rules="$t/rules" "$t/rules:2:"
+refuse rules= "zcfs: -o rules= needs the path of a rules file"
+refuse rules="$t/nope" "rules file '$t/nope': No such file or directory"
 
 zc_mount -- mmap_window=64m,attr_timeout=0.25,entry_timeout=0,fd_cache=100,max_open_per_uid=7
 cfg=$(cat "$t/mnt/.zcfs/config")
@@ -44,6 +48,15 @@ grep -qE '^fd_limit=[0-9]+$' <<<"$cfg" && grep -qE '^fd_reserve=[0-9]+$' <<<"$cf
 n=$((n + 1)); echo "ok $n - k/m/g suffixes and fractions accepted, shown in config with the effective descriptor budget"
 zc_unmount || fail "daemon exit status"
 
+# A rules file saved with a UTF-8 byte order mark: the mark is not part of the first pattern.
+printf '\xef\xbb\xbf*.bin mode=direct\n' > "$t/rules"
+echo data > "$t/src/x.bin"
+zc_mount -- rules="$t/rules"
+eff=$(getfattr --absolute-names --only-values -n user.zcfs.effective "$t/mnt/x.bin")
+zc_unmount || fail "daemon exit status (rules with a BOM)"
+[[ $eff == "mode=direct source=rule:$t/rules:1 "* ]] || fail "rules file with a BOM: x.bin is $eff"
+n=$((n + 1)); echo "ok $n - a rules file with a UTF-8 byte order mark: its first rule applies"
+
 # Listings and lookups: with the kernel's adaptive READDIRPLUS only the first part of a long
 # listing carries attributes, and opening the listed files costs a lookup each; with
 # readdirplus_always none does. lookups: LOOKUPs while 600 listed files are opened.
@@ -53,9 +66,9 @@ lookups() { # options -> rdp (config's readdirplus=) and nlookup (LOOKUPs while 
   local a b
   zc_mount -- "$1"
   ls "$t/mnt/many" > /dev/null
-  a=$(awk '/^zcfs_ops_total\{op="lookup"\}/{print $2}' "$t/mnt/.zcfs/stats")
+  a=$(awk '/^zcfs_ops_total\{op="lookup",/{print $2}' "$t/mnt/.zcfs/stats")
   cat "$t/mnt/many"/* > /dev/null
-  b=$(awk '/^zcfs_ops_total\{op="lookup"\}/{print $2}' "$t/mnt/.zcfs/stats")
+  b=$(awk '/^zcfs_ops_total\{op="lookup",/{print $2}' "$t/mnt/.zcfs/stats")
   rdp=$(sed -n 's/^readdirplus=//p' "$t/mnt/.zcfs/config")
   nlookup=$((${b:-0} - ${a:-0}))
   zc_unmount || fail "daemon exit status ($1)"

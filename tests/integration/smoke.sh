@@ -19,7 +19,7 @@ mountpoint -q "$t/mnt" || fail "mount did not appear"
 for m in buffered direct mmap splice; do
   setfattr -n user.zcfs.mode -v "$m" "$t/mnt/f" || fail "setfattr $m"
   cmp -s "$t/mnt/f" "$t/src/f" || fail "content differs in $m mode"
-  n=$(grep "^zcfs_reads_total{mode=\"$m\"}" "$t/mnt/.zcfs/stats" | awk '{print $2}')
+  n=$(grep "^zcfs_reads_total{mode=\"$m\"," "$t/mnt/.zcfs/stats" | awk '{print $2}')
   [ "${n:-0}" -gt 0 ] || fail "no $m reads counted"
   echo "ok $m: identical, $n reads counted"
 done

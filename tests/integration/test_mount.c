@@ -213,7 +213,7 @@ static void test_mount_each_read_mode_is_counted(void **state)
 		/* Counters are updated right after the reply is sent: allow the daemon thread a moment. */
 		char key[64];
 		unsigned long long got = 0;
-		snprintf(key, sizeof(key), "zcfs_read_bytes_total{mode=\"%s\"} ", modes[m]);
+		snprintf(key, sizeof(key), "zcfs_read_bytes_total{mode=\"%s\",", modes[m]);
 		for (int tries = 0; tries < 200 && got < sizeof(buf); tries++) {
 			if (tries)
 				usleep(10000);
@@ -224,7 +224,9 @@ static void test_mount_each_read_mode_is_counted(void **state)
 			stats[n] = '\0';
 			char *p = strstr(stats, key);
 			assert_non_null(p);
-			got = strtoull(p + strlen(key), NULL, 10);
+			p = strstr(p, "} "); /* after the mount's labels */
+			assert_non_null(p);
+			got = strtoull(p + 2, NULL, 10);
 		}
 		if (got < sizeof(buf))
 			fail_msg("%s: %llu bytes counted after reading %zu", modes[m], got, sizeof(buf));

@@ -136,8 +136,72 @@ def main():
             mnt.close()
         ok("residency of a passthrough file: one cache, the backing file's, full after a read")
 
-        # 5. fallbacks: writeback, and a daemon without CAP_SYS_ADMIN
-        mnt = Mount(ZCFS, S, M, ["mode=passthrough", "writeback"], log)
+        # 4b. setuid/setgid after another user's chmod: user A opens B's file for writing
+        # (nothing to clear then), B makes it 6777, A writes through the open descriptor. The
+        # kernel writes the backing file with the registering thread's credentials, a root
+        # daemon's kept CAP_FSETID and so the bits (issue 19); a write by A on the backing
+        # filesystem clears them.
+        A, B = 54321, 54322
+        os.mkdir(s("shared"))
+        os.chmod(s("shared"), 0o777)
+        with open(s("shared", "tool"), "wb") as f:
+            f.write(b"#!/bin/sh\n")
+        os.chown(s("shared", "tool"), B, B)
+        os.chmod(s("shared", "tool"), 0o666)
+        mnt = Mount(ZCFS, S, M, ["mode=passthrough", "allow_other", "default_permissions"], log)
+        try:
+            opened_r, opened_w = os.pipe()
+            go_r, go_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.setgroups([])
+                    os.setgid(A)
+                    os.setuid(A)
+                    fd = os.open(m("shared", "tool"), os.O_WRONLY | os.O_APPEND)
+                    os.write(opened_w, b"1")
+                    os.read(go_r, 1)
+                    os.write(fd, b"echo hi\n")
+                    os.close(fd)
+                    code = 0
+                finally:
+                    os._exit(code)
+            assert os.read(opened_r, 1) == b"1", "user A could not open the file"
+            assert "mode=passthrough" in eff(m("shared", "tool")) and "fallback" not in eff(m("shared", "tool"))
+            pid_b = os.fork()
+            if pid_b == 0:
+                code = 1
+                try:
+                    os.setgroups([])
+                    os.setgid(B)
+                    os.setuid(B)
+                    os.chmod(m("shared", "tool"), 0o6777)
+                    code = 0
+                finally:
+                    os._exit(code)
+            assert os.waitstatus_to_exitcode(os.waitpid(pid_b, 0)[1]) == 0, "user B's chmod"
+            assert os.stat(s("shared", "tool")).st_mode & 0o7777 == 0o6777
+            os.write(go_w, b"1")
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "user A's write"
+            mode = os.stat(s("shared", "tool")).st_mode & 0o7777
+            assert open(s("shared", "tool"), "rb").read().endswith(b"echo hi\n")
+            assert mode == 0o777, f"after user A's write through passthrough: {oct(mode)}, expected 0o777"
+            for fd in (opened_r, opened_w, go_r, go_w):
+                os.close(fd)
+        finally:
+            mnt.close()
+        ok("passthrough: a write through a descriptor opened before another user's chmod 6777 "
+           "clears setuid and setgid (-rwxrwxrwx), as on the backing filesystem")
+
+        # 5. fallbacks: writeback, and a daemon without CAP_SYS_ADMIN. As the mount's default
+        # the pair is refused (every open would be served by splice, silently); a file routed
+        # to passthrough on a writeback mount falls back, counted and shown.
+        r = subprocess.run([ZCFS, "-f", "-o", "mode=passthrough,writeback", S, M], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2 and "-o mode=passthrough and -o writeback exclude each other" in r.stderr, r
+        os.setxattr(s("f"), "user.zcfs.mode", b"passthrough")
+        mnt = Mount(ZCFS, S, M, ["writeback"], log)
         try:
             assert open(m("f"), "rb").read()[:5] == b"hello"
             assert "fallback=splice(EINVAL) handles=0" not in eff(m("f"))
@@ -145,7 +209,9 @@ def main():
             assert prom(M, "zcfs_opens_total", 'mode="passthrough"') == 0
         finally:
             mnt.close()
-        ok("-o writeback: passthrough falls back to splice (the kernel allows only one of them)")
+            os.removexattr(s("f"), "user.zcfs.mode")
+        ok("-o mode=passthrough,writeback refused; a file routed to passthrough on a writeback "
+           "mount falls back to splice (the kernel allows only one of them)")
         assert_clean_log(log)
 
         # A daemon without CAP_SYS_ADMIN in the initial user namespace (root of a user namespace
@@ -158,7 +224,7 @@ for i in 1 2 3; do cat {m("f")!r} > /dev/null || exit 3; done
 exec 3<{m("f")!r}
 getfattr -n user.zcfs.effective --only-values {m("f")!r} > {top!r}/eff
 exec 3<&-
-grep '^zcfs_opens_total{{mode="splice"}}' {M!r}/.zcfs/stats > {top!r}/opens
+grep '^zcfs_opens_total{{mode="splice",' {M!r}/.zcfs/stats > {top!r}/opens
 fusermount3 -u {M!r} || umount {M!r}
 wait $pid
 """

@@ -90,7 +90,7 @@ def main():
         for mode in MODES:
             for _ in range(100):  # counters move right after each reply is sent: let them catch up
                 st = open(os.path.join(mnt, ".zcfs", "stats")).read()
-                line = [l for l in st.splitlines() if l.startswith(f'zcfs_reads_total{{mode="{mode}"}}')][0]
+                line = [l for l in st.splitlines() if l.startswith(f'zcfs_reads_total{{mode="{mode}",')][0]
                 if int(line.split()[1]) >= 4:
                     break
                 time.sleep(0.02)

@@ -72,11 +72,11 @@ for cache in $caches; do
   done
   for mode in $modes; do
     what=reads; [ "$mode" = passthrough ] && what=opens # the kernel reads passthrough files
-    n=$(grep "^zcfs_${what}_total{mode=\"$mode\"}" "$t/mnt/.zcfs/stats" | awk '{print $2}')
+    n=$(grep "^zcfs_${what}_total{mode=\"$mode\"," "$t/mnt/.zcfs/stats" | awk '{print $2}')
     [ "${n:-0}" -gt 0 ] || fail "cache=$cache: no $mode $what counted"
   done
   if [[ ,${ZCFS_EXTRA_OPTS:-}, == *,io_uring,* ]]; then
-    grep -qx 'zcfs_io_uring 1' "$t/mnt/.zcfs/stats" || fail "-o io_uring given but requests come through /dev/fuse"
+    grep -qE '^zcfs_io_uring(\{[^}]*\})? 1$' "$t/mnt/.zcfs/stats" || fail "-o io_uring given but requests come through /dev/fuse"
   fi
   unmount || fail "daemon (cache=$cache) exited non-zero"
   if grep -iE 'error|warning' "$t/log"; then fail "daemon logged errors (cache=$cache)"; fi

@@ -23,11 +23,77 @@ def done():
     print(f"{_passed} passed, 0 failed")
 
 
+def prom_labels(text):
+    """'a="x",b="y\\"z"' -> {"a": "x", "b": 'y"z'} (the text format's escapes undone)."""
+    import re
+    return {k: re.sub(r'\\(.)', lambda m: "\n" if m[1] == "n" else m[1], v)
+            for k, v in re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', text)}
+
+
+def prom_samples(text):
+    """Every sample of a Prometheus text: [(name, {labels}, value)]."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, rest = head.partition("{")
+        out.append((name, prom_labels(rest[:-1]) if rest else {}, float(value)))
+    return out
+
+
+def prom_problems(text):
+    """What keeps text from being one valid Prometheus exposition (what promtool check metrics
+    and node_exporter's textfile collector refuse): a second HELP or TYPE of a family, a family
+    whose lines are not together, a duplicate series, a line that does not parse. [] if none."""
+    import re
+    bad, seen_help, seen_type, series, closed = [], set(), set(), set(), set()
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? '
+                        r'(-?[0-9.e+-]+|\+Inf|-Inf|NaN)$')
+    fam = None
+    for ln, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            name = line.split()[2]
+            seen = seen_help if line[2] == "H" else seen_type
+            if name in seen:
+                bad.append(f"{ln}: second {line[2:6]} for {name}")
+            seen.add(name)
+            if fam != name:
+                if name in closed:
+                    bad.append(f"{ln}: family {name} again after others")
+                if fam:
+                    closed.add(fam)
+                fam = name
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = sample.match(line)
+        if not m:
+            bad.append(f"{ln}: not a sample: {line!r}")
+            continue
+        name = m.group(1)
+        owner = fam if fam and name.startswith(fam) else name
+        if owner != fam:
+            if owner in closed:
+                bad.append(f"{ln}: family {owner} again after others")
+            if fam:
+                closed.add(fam)
+            fam = owner
+        key = (name, tuple(sorted(prom_labels(m.group(3) or "").items())))
+        if key in series:
+            bad.append(f"{ln}: duplicate series {line.rsplit(' ', 1)[0]}")
+        series.add(key)
+    return bad
+
+
 def prom(mnt, name, label=None):
-    """The value of Prometheus sample name{label} in MNT/.zcfs/stats (AssertionError if absent)."""
-    for line in open(os.path.join(mnt, ".zcfs", "stats")):
-        if line.startswith(name + ("{" + label + "}" if label else " ")):
-            return float(line.split()[-1])
+    """The value of the sample name{label...} in MNT/.zcfs/stats (AssertionError if absent): the
+    first whose labels include those given ('mode="buffered"'; every sample also carries the
+    mount's mount= and node= labels)."""
+    want = prom_labels(label or "")
+    for n, labels, value in prom_samples(open(os.path.join(mnt, ".zcfs", "stats")).read()):
+        if n == name and want.items() <= labels.items():
+            return value
     raise AssertionError(f"{name} {label} not in stats")
 
 
@@ -72,7 +138,7 @@ class Mount:
         if "io_uring" in opts and os.path.isdir(os.path.join(mnt, ".zcfs")):
             os.stat(mnt)
             text = open(os.path.join(mnt, ".zcfs", "stats")).read()
-            if "\nzcfs_io_uring 1\n" not in text:
+            if not any(n == "zcfs_io_uring" and v == 1 for n, _, v in prom_samples(text)):
                 raise SystemExit("FAIL: -o io_uring given but requests come through /dev/fuse")
 
     @property

@@ -96,6 +96,7 @@ static void test_ctl_error_format(void **state)
 	zc_ctl_format_error(buf, sizeof(buf), ENOENT, "no such file: x");
 	assert_string_equal(buf, "error ENOENT: no such file: x\n");
 	assert_string_equal(zc_errno_name(EACCES), "EACCES");
+	assert_string_equal(zc_errno_name(E2BIG), "E2BIG"); /* a plan too large said "error E?" */
 	assert_string_equal(zc_errno_name(99999), "E?");
 }
 
@@ -124,14 +125,45 @@ static void test_ctl_parses_plan_commands(void **state)
 	assert_int_equal(parse("plan depth=0", &c, err), -EINVAL);
 	assert_int_equal(parse("plan depth=65", &c, err), -EINVAL);
 	assert_int_equal(parse("plan store=2", &c, err), -EINVAL);
+	assert_int_equal(parse("plan spread=256", &c, err), 0);
+	assert_int_equal(c.plan.spread, 256);
+	assert_int_equal(parse("plan spread=0", &c, err), -EINVAL);
+	assert_int_equal(parse("plan spread=1000001", &c, err), -EINVAL);
 	assert_int_equal(parse("plan turbo=1", &c, err), -EINVAL);
 	assert_non_null(strstr(err, "unknown plan option"));
 	/* the path lines that follow */
-	assert_int_equal(zc_ctl_plan_line("a//b/./c.bin\r\n", 14, out, sizeof(out)), 0);
+	assert_int_equal(zc_ctl_plan_line("a//b/./c.bin\r\n", 14, false, out, sizeof(out)), 0);
 	assert_string_equal(out, "a/b/c.bin");
-	assert_int_equal(zc_ctl_plan_line("\n", 1, out, sizeof(out)), 1);
-	assert_int_equal(zc_ctl_plan_line("../etc/passwd", 13, out, sizeof(out)), -EPERM);
-	assert_int_equal(zc_ctl_plan_line("/etc/passwd", 11, out, sizeof(out)), -EPERM);
+	assert_int_equal(zc_ctl_plan_line("\n", 1, false, out, sizeof(out)), 1);
+	assert_int_equal(zc_ctl_plan_line("../etc/passwd", 13, false, out, sizeof(out)), -EPERM);
+	assert_int_equal(zc_ctl_plan_line("/etc/passwd", 11, false, out, sizeof(out)), -EPERM);
+	/* escaped=1: a name's newline and trailing CR arrive as they are */
+	assert_int_equal(parse("plan escaped=1", &c, err), 0);
+	assert_true(c.plan.escaped);
+#define PL(s) zc_ctl_plan_line(s, strlen(s), true, out, sizeof(out))
+	assert_int_equal(PL("d/a\\x0ab\\x0d"), 0);
+	assert_string_equal(out, "d/a\nb\r");
+	assert_int_equal(PL("back\\x5cslash\r"), 0); /* a raw CR: the line's end, CRLF */
+	assert_string_equal(out, "back\\slash");
+	assert_int_equal(PL("a\\nb"), -EINVAL);
+	assert_int_equal(PL("a\\x00"), -EINVAL);
+	assert_int_equal(PL("a\\x4"), -EINVAL);
+	assert_int_equal(PL("a\\xg0"), -EINVAL);
+	assert_int_equal(PL("\\x2e\\x2e/x"), -EPERM);
+#undef PL
+	/* -e on commands: the same escapes */
+	assert_int_equal(parse("residency -e a\\x0ab\\x0d", &c, err), 0);
+	assert_string_equal(c.path, "a\nb\r");
+	assert_false(c.recursive);
+	assert_int_equal(parse("evict -r -e d\\x1b[1m", &c, err), 0);
+	assert_true(c.recursive && c.escaped);
+	assert_string_equal(c.path, "d\x1b[1m");
+	assert_int_equal(parse("evict -e -r x", &c, err), 0);
+	assert_true(c.recursive);
+	assert_int_equal(parse("evict -e a\\q", &c, err), -EINVAL);
+	assert_int_equal(parse("evict -e \\x2e\\x2e/etc", &c, err), -EPERM);
+	assert_int_equal(parse("evict a\\x0ab", &c, err), 0); /* without -e: the bytes as written */
+	assert_string_equal(c.path, "a\\x0ab");
 }
 
 int main(void)

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -38,11 +39,30 @@ static void test_mode_parse_rejects_near_misses(void **state)
 	assert_string_equal(zc_mode_name(ZC_MODE_COUNT), "?");
 }
 
+/* The lists in messages name every mode and policy the parsers accept, in order, and nothing
+ * else: "a, b, c or d". */
+static void test_mode_choices_name_every_entry(void **state)
+{
+	char want[128];
+	size_t o = 0;
+
+	for (int m = 0; m < ZC_MODE_COUNT; m++)
+		o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s", m == 0 ? "" : m == ZC_MODE_COUNT - 1 ? " or " : ", ",
+				      zc_mode_name((enum zc_mode)m));
+	assert_string_equal(zc_mode_choices(), want);
+	o = 0;
+	for (int c = 0; c < ZC_CACHE_COUNT; c++)
+		o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%s", c == 0 ? "" : c == ZC_CACHE_COUNT - 1 ? " or " : ", ",
+				      zc_cache_name((enum zc_cache)c));
+	assert_string_equal(zc_cache_choices(), want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mode_names_round_trip),
 		cmocka_unit_test(test_mode_parse_rejects_near_misses),
+		cmocka_unit_test(test_mode_choices_name_every_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,7 +57,7 @@ static void test_rules_empty_text_is_empty_set(void **state)
 static void test_rules_errors_name_file_and_line(void **state)
 {
 	expect_error("ok mode=direct\nx mode=fast\n",
-		     "r.conf:2: unknown mode 'fast' (expected buffered, direct, mmap or splice)");
+		     "r.conf:2: unknown mode 'fast' (expected buffered, direct, mmap, splice or passthrough)");
 	expect_error("x cache=sometimes\n",
 		     "r.conf:1: unknown cache policy 'sometimes' (expected keep, auto, none or drop)");
 	expect_error("x speed=1\n", "r.conf:1: unknown key 'speed' (expected mode or cache)");
@@ -92,7 +92,21 @@ static void test_rules_load_reports_missing_file(void **state)
 	struct zc_rules *r = NULL;
 	char err[512];
 	assert_int_equal(zc_rules_load("/nonexistent/zcfs.rules", &r, err, sizeof(err)), -ENOENT);
-	assert_string_equal(err, "/nonexistent/zcfs.rules: No such file or directory");
+	assert_string_equal(err, "rules file '/nonexistent/zcfs.rules': No such file or directory");
+	assert_int_equal(zc_rules_load("", &r, err, sizeof(err)), -EINVAL); /* -o rules= */
+	assert_string_equal(err, "-o rules= needs the path of a rules file");
+}
+
+/* A file saved with a UTF-8 byte order mark: the mark is not part of the first pattern. */
+static void test_rules_skip_a_byte_order_mark(void **state)
+{
+	struct zc_rules *r = NULL;
+	char err[512], *dump = NULL;
+	assert_int_equal(zc_rules_parse("\xef\xbb\xbf*.bin mode=passthrough\n", 26, "r.conf", &r, err, sizeof(err)), 0);
+	assert_int_equal(zc_rules_dump(r, &dump), 0);
+	assert_string_equal(dump, "*.bin mode=passthrough  # r.conf:1\n");
+	free(dump);
+	zc_rules_free(r);
 }
 
 static void test_rules_load_reads_a_file(void **state)
@@ -117,6 +131,7 @@ int main(void)
 		cmocka_unit_test(test_rules_errors_name_file_and_line),
 		cmocka_unit_test(test_rules_rejects_nul_and_long_lines),
 		cmocka_unit_test(test_rules_load_reports_missing_file),
+		cmocka_unit_test(test_rules_skip_a_byte_order_mark),
 		cmocka_unit_test(test_rules_load_reads_a_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

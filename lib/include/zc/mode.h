@@ -23,6 +23,11 @@ enum zc_cache { ZC_CACHE_KEEP, ZC_CACHE_AUTO, ZC_CACHE_NONE, ZC_CACHE_DROP, ZC_C
 const char *zc_mode_name(enum zc_mode mode);
 const char *zc_cache_name(enum zc_cache cache);
 
+/* The names for messages: "buffered, direct, mmap, splice or passthrough" and "keep, auto, none
+ * or drop", made from the same tables as the parsers, so every message lists what is accepted. */
+const char *zc_mode_choices(void);
+const char *zc_cache_choices(void);
+
 /* Parse exactly len bytes (no trailing garbage, no whitespace; a trailing NUL is tolerated).
  * Returns 0, or -EINVAL for anything that is not one of the names. */
 int zc_mode_parse(const char *s, size_t len, enum zc_mode *out);

@@ -26,7 +26,10 @@ struct zc_plan_cfg {
 				* a plan starts at an eighth of it and earns the rest: each open in
 				* step adds twice the file's bytes, each out of step halves it */
 	unsigned depth;        /* prefetches in flight at most (>= 1) */
-	unsigned off_plan;     /* opens looked back on: 3/4 of them out of step end the plan (0: 64) */
+	unsigned off_plan;     /* opens looked back on: 3/4 of them out of step and the plan strays
+				* (0: 64) */
+	unsigned spread;       /* files the job's parallel readers may be apart (a DataLoader: about
+				* workers x batch x prefetch_factor); 0: learn it from the opens */
 };
 
 struct zc_plan_stats {
@@ -40,6 +43,9 @@ struct zc_plan_stats {
 	uint64_t frontier;       /* planned files fetched or decided up to (index + 1) */
 	uint64_t ahead_bytes;    /* read ahead and not yet opened (the window's use) */
 	uint64_t limit_bytes;    /* how much of the window the plan may use now (below) */
+	uint64_t spread;         /* files the job's readers are allowed apart now (learned or set) */
+	uint64_t strays;         /* times the job strayed from the plan (reading ahead paused) */
+	bool astray;             /* the job reads in another order now: nothing is read ahead */
 	unsigned inflight;
 };
 
@@ -58,8 +64,16 @@ void zc_plan_identity(const struct zc_plan *p, size_t i, dev_t *dev, ino_t *ino)
 ssize_t zc_plan_find(const struct zc_plan *p, dev_t dev, ino_t ino);
 
 /* The job opened planned file i, which was hit/partial/miss in the page cache. Moves the
- * position, frees the file's share of the window, and may end the plan (all opened, or the job
- * off the plan). */
+ * position, frees the file's share of the window, and may end the plan (all opened).
+ *
+ * An open is in step when it is near the position (behind it by at most the spread, ahead by
+ * what was read ahead) or continues a run (file i - 1 was opened within the last 64 opens:
+ * each of a DataLoader's workers reads its batch in order, however far apart the workers are).
+ * Opens in step but behind the spread grow it (doubling at most, up to an eighth of the plan or
+ * the spread set). When three quarters of the last off_plan opens are out of step the plan
+ * *strays*: it reads nothing ahead and follows the job's latest open, and takes up again when
+ * three quarters of the next 16 opens are in step. A plan still astray after 4 x off_plan more
+ * opens, or when its last file is opened, ends as off-plan. */
 void zc_plan_opened(struct zc_plan *p, size_t i, enum zc_plan_hit hit);
 
 /* The next file to prefetch (marked in flight), or -1: window full, depth reached, or none

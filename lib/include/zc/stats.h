@@ -42,8 +42,10 @@ enum zc_gauge {
 	X(EXTERNAL_CHANGE, "zcfs_external_changes_total", NULL,                                \
 	  "Mount-side caches dropped because the backing object changed outside the mount.")    \
 	X(FD_REFUSED_UID, "zcfs_fd_refusals_total", "reason=\"uid\"",                          \
-	  "Opens refused with EMFILE: the caller's share or the daemon's budget was used up.")  \
+	  "Requests refused for want of descriptors: the caller's share (uid), the daemon's budget, " \
+	  "or the process limit (limit: lowered from outside, as by prlimit).")                  \
 	X(FD_REFUSED_BUDGET, "zcfs_fd_refusals_total", "reason=\"budget\"", NULL)              \
+	X(FD_REFUSED_LIMIT, "zcfs_fd_refusals_total", "reason=\"limit\"", NULL)                \
 	X(FD_PRESSURE_CLOSE, "zcfs_fd_pressure_closes_total", NULL,                           \
 	  "Idle cached descriptors closed early to make room for open files.")                  \
 	X(NLOOKUP_UNDERFLOW, "zcfs_nlookup_underflows_total", NULL,                            \
