@@ -354,7 +354,7 @@ def main():
         # the queue: 40 flock waiters hung the mount for good) the kernel keeps the locks.
         uring = "io_uring" in os.environ.get("ZCFS_EXTRA_OPTS", "")
         cfg = open(m(".zcfs", "config")).read()
-        assert f"\nlocks={'kernel' if uring else 'backing'}\n" in cfg, cfg
+        assert f"\nlocks={'kernel' if uring or NOOPEN else 'backing'}\n" in cfg, cfg
         open(m("wl"), "w").write("x")
         hold = os.open(m("wl"), os.O_RDWR)
         fcntl.lockf(hold, fcntl.LOCK_EX)
