@@ -57,6 +57,7 @@ struct zcd_ctx {
 	bool no_opendir;            /* directories open without OPENDIR (negotiated); after init */
 	bool no_open;               /* -o noopen in effect: files open without OPEN; after init */
 	_Atomic int imp_count;      /* implicit handles (file.h) */
+	struct zcd_file *imp_head, *imp_tail; /* those in slots, oldest first; tbl.lock */
 	_Atomic bool uring_seen;    /* a request arrived over io_uring */
 	bool locks_local;           /* locks left to the kernel (io_uring, lockwait.h); after init */
 	struct zcd_fh open_list;    /* open handles (handle.h); open_lock */

@@ -46,6 +46,8 @@ struct zcd_file {
 	bool readable;           /* implicit: and for reading (O_RDWR) */
 	_Atomic unsigned refs;   /* implicit: the inode's slot, and each request using it */
 	_Atomic uint64_t used_ns; /* implicit: last use, for the sweep */
+	struct zcd_file *iprev, *inext; /* implicit: ctx's list while in a slot, oldest first;
+					 * tbl->lock */
 };
 
 static const struct zcd_fh_ops file_ops;
@@ -505,11 +507,42 @@ void zcd_file_implicit_put(struct zcd_ctx *ctx, struct zcd_file *f)
 		implicit_free(ctx, f);
 }
 
-void zcd_file_implicit_detach_locked(struct zcd_inode *in, struct zcd_file **r, struct zcd_file **w)
+/* The list of implicit handles in slots, oldest first (tbl->lock): sweeps walk it, never the
+ * whole inode table. */
+static void imp_link_locked(struct zcd_ctx *ctx, struct zcd_file *f)
+{
+	f->inext = NULL;
+	f->iprev = ctx->imp_tail;
+	if (ctx->imp_tail)
+		ctx->imp_tail->inext = f;
+	else
+		ctx->imp_head = f;
+	ctx->imp_tail = f;
+}
+
+static void imp_unlink_locked(struct zcd_ctx *ctx, struct zcd_file *f)
+{
+	if (f->iprev)
+		f->iprev->inext = f->inext;
+	else
+		ctx->imp_head = f->inext;
+	if (f->inext)
+		f->inext->iprev = f->iprev;
+	else
+		ctx->imp_tail = f->iprev;
+	f->iprev = f->inext = NULL;
+}
+
+void zcd_file_implicit_detach_locked(struct zcd_ctx *ctx, struct zcd_inode *in,
+				     struct zcd_file **r, struct zcd_file **w)
 {
 	*r = in->imp_r;
 	*w = in->imp_w;
 	in->imp_r = in->imp_w = NULL;
+	if (*r)
+		imp_unlink_locked(ctx, *r);
+	if (*w)
+		imp_unlink_locked(ctx, *w);
 }
 
 /* Reserve a descriptor for an implicit handle. Charged to the mounting user, whom no share
@@ -609,6 +642,7 @@ static struct zcd_file *implicit_install(struct zcd_ctx *ctx, struct zcd_inode *
 		got = *slot;
 	} else {
 		*slot = got = f;
+		imp_link_locked(ctx, f);
 	}
 	atomic_fetch_add(&got->refs, 1); /* the caller's; the slot holds the first */
 	pthread_mutex_unlock(&ctx->tbl.lock);
@@ -660,41 +694,45 @@ struct zcd_file *zcd_file_implicit_get(fuse_req_t req, struct zcd_inode *in, boo
 
 bool zcd_file_implicit_sweep(struct zcd_ctx *ctx, bool pressed)
 {
-	struct zcd_inode *pinned[64];
-	struct zcd_file *gone[128];
+	struct zcd_file *gone[256];
+	struct zcd_inode *pinned[256];
 	uint64_t now = now_ns();
-	int np = 0, ng = 0;
+	unsigned over = 0, max = imp_max(ctx);
+	int ng = 0;
 
-	/* Idle ones (writable ones after 2 s, read ones after 5 s), and under pressure the least
-	 * recently used idle half of what is over the cap. Only handles no request uses go. */
+	/* Idle ones (writable after 2 s, read-only after 5 s); pressed, the oldest unused ones
+	 * until a quarter of the cap is free (one sweep pays for many opens). Only handles no
+	 * request uses go. */
 	pthread_mutex_lock(&ctx->tbl.lock);
-	for (struct zcd_inode *in = ctx->tbl.all.all_next; in != &ctx->tbl.all && ng < 126 && np < 64;
-	     in = in->all_next) {
-		struct zcd_file **slots[2] = { &in->imp_r, &in->imp_w };
-		bool took = false;
-		for (int i = 0; i < 2; i++) {
-			struct zcd_file *f = *slots[i];
-			uint64_t idle;
-			if (!f || atomic_load(&f->refs) != 1)
-				continue;
-			idle = now - atomic_load(&f->used_ns);
-			if (idle > (f->writable ? IMP_WRITE_IDLE_NS : IMP_READ_IDLE_NS) ||
-			    (pressed && idle > 100000000ull)) {
-				gone[ng++] = f;
-				*slots[i] = NULL;
-				took = true;
-			}
-		}
-		if (took) {
-			in->pins++; /* freeing a handle touches its inode */
-			pinned[np++] = in;
-		}
+	if (pressed && (unsigned)atomic_load(&ctx->imp_count) + max / 4 > max)
+		over = (unsigned)atomic_load(&ctx->imp_count) + max / 4 - max;
+	/* Pressed, only the oldest 256 are looked at: a sweep per open must not cost the list. */
+	unsigned seen = 0;
+	for (struct zcd_file *f = ctx->imp_head, *next; f && ng < 256 && !(pressed && seen++ >= 256);
+	     f = next) {
+		uint64_t idle = now - atomic_load(&f->used_ns);
+		next = f->inext;
+		if (atomic_load(&f->refs) != 1)
+			continue;
+		if (idle <= (f->writable ? IMP_WRITE_IDLE_NS : IMP_READ_IDLE_NS) &&
+		    !(over && idle > 100000000ull))
+			continue;
+		if (f->inode->imp_r == f)
+			f->inode->imp_r = NULL;
+		else
+			f->inode->imp_w = NULL;
+		imp_unlink_locked(ctx, f);
+		f->inode->pins++; /* freeing a handle touches its inode */
+		pinned[ng] = f->inode;
+		gone[ng++] = f;
+		if (over)
+			over--;
 	}
 	pthread_mutex_unlock(&ctx->tbl.lock);
-	for (int i = 0; i < ng; i++)
+	for (int i = 0; i < ng; i++) {
 		zcd_file_implicit_put(ctx, gone[i]);
-	for (int i = 0; i < np; i++)
 		zcd_inode_unpin(ctx, pinned[i]);
+	}
 	return ng > 0;
 }
 

@@ -50,7 +50,8 @@ void zcd_file_implicit_adopt(struct zcd_ctx *ctx, struct zcd_inode *in, int fd, 
 /* The backing descriptor of an implicit handle (for fallocate, lseek, copy_file_range). */
 int zcd_file_fd(const struct zcd_file *f);
 /* Take in's implicit handles off it (tbl->lock held; in is dying): the caller puts them. */
-void zcd_file_implicit_detach_locked(struct zcd_inode *in, struct zcd_file **r, struct zcd_file **w);
+void zcd_file_implicit_detach_locked(struct zcd_ctx *ctx, struct zcd_inode *in,
+				     struct zcd_file **r, struct zcd_file **w);
 /* Close idle implicit handles (pressed: any unused for 100 ms, to make room). True if any. */
 bool zcd_file_implicit_sweep(struct zcd_ctx *ctx, bool pressed);
 /* " fallback=buffered(EMFILE) handles=N" when open handles of in are served by another engine

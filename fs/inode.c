@@ -105,7 +105,7 @@ void zcd_inode_free(struct zcd_ctx *ctx, struct zcd_inode *in)
 
 	/* No request uses them: the kernel has forgotten the inode (or the mount is gone). */
 	pthread_mutex_lock(&ctx->tbl.lock);
-	zcd_file_implicit_detach_locked(in, &r, &w);
+	zcd_file_implicit_detach_locked(ctx, in, &r, &w);
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	zcd_file_implicit_put(ctx, r);
 	zcd_file_implicit_put(ctx, w);

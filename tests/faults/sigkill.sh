@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The daemon killed with SIGKILL in the middle of a write stream, once per read mode (the
-# remount reads with it) and once with -o writeback. A writer writes patterned 64 KiB blocks
+# remount reads with it), once with -o writeback and once with -o noopen (no handles: the writes
+# go through the inode's implicit one). A writer writes patterned 64 KiB blocks
 # through the mount and fsyncs every 8 blocks, recording the length each fsync acknowledged.
 # After kill -9: the writer fails instead of hanging, zcfsctl reports "mount not connected"
 # (exit 3) instead of hanging, `fusermount3 -uz` frees the mountpoint, and every acknowledged
@@ -9,7 +10,7 @@
 zcfs=$(realpath "$1") faultio=$(realpath "$2") zcfsctl=$(realpath "$3")
 . "$(dirname "$0")/lib.sh"
 zc_sentinel
-for opts in mode=splice mode=mmap mode=buffered mode=direct,writeback; do
+for opts in mode=splice mode=mmap mode=buffered mode=direct,writeback mode=splice,noopen; do
   mode=$opts
   zc_mount -- "$opts"
   rm -f "$t/status"
