@@ -24,7 +24,7 @@ class Counter:
         self.mnt = mnt
 
     def ops(self):
-        time.sleep(0.05)  # the kernel sends RELEASE in the background after a close: let it land
+        time.sleep(0.1)  # the kernel sends RELEASE in the background after a close: let it land
         return {k: v["count"] for k, v in self.mnt.stats()["ops"].items()}
 
     def delta(self, fn):
