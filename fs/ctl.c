@@ -327,7 +327,7 @@ static void node_entry(struct zcd_ctx *ctx, enum node_kind k, struct fuse_entry_
 	e->ino = ino_of(ctx, k);
 	node_stat(ctx, k, &e->attr);
 	e->attr_timeout = 0;
-	e->entry_timeout = ctx->opts.entry_timeout;
+	e->entry_timeout = ctx->opts.watch_timeout; /* the names never change */
 }
 
 void zcd_ctl_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

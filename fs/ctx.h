@@ -42,6 +42,7 @@ struct zcd_ctx {
 	_Atomic uint64_t cache_seq; /* writes through the mount ended (cache.c); tbl.lock bumps */
 	int root_fd;                /* O_RDONLY|O_DIRECTORY of BACKING, for openat2 below the root */
 	bool is_root;               /* running as uid 0: switch fs credentials per request */
+	bool selinux_off;           /* no SELinux on this machine (ops_xattr.c); immutable */
 	uid_t owner_uid;            /* the mounting user */
 	gid_t owner_gid;
 	gid_t *root_groups;         /* supplementary groups at start, restored after a switch */

@@ -297,6 +297,7 @@ static void set_readahead(struct zcd_ctx *ctx)
 static void setup_identity(struct zcd_ctx *ctx)
 {
 	ctx->is_root = geteuid() == 0;
+	ctx->selinux_off = access("/sys/fs/selinux/enforce", F_OK) != 0;
 	ctx->owner_uid = getuid();
 	ctx->owner_gid = getgid();
 	ctx->nroot_groups = getgroups(0, NULL);

@@ -56,8 +56,8 @@ static const struct optdef optdefs[] = {
 	{ "max_open_per_uid", V_UINT, OFF(max_open_per_uid), 0, "open files per user other than the owner and root (a quarter of the descriptors)", false },
 	{ "readahead_kb", V_UINT, OFF(readahead_kb), 0, "mount read-ahead in KiB, 0 keeps the kernel's (1024)", false },
 	{ "mmap_window", V_SIZE, OFF(mmap_window), 0, "mmap mode: bytes mapped at once per file, k/m/g suffixes (1g)", false },
-	{ "acl", V_FLAG, OFF(acl), 1, "the kernel enforces and caches POSIX ACLs (default with default_permissions; implies it)", false },
-	{ "noacl", V_FLAG, OFF(acl), 0, "ACLs not enforced by the kernel, every ACL read a round trip (default without default_permissions)", false },
+	{ "acl", V_FLAG, OFF(acl), 1, "the kernel enforces and caches POSIX ACLs (default; implies default_permissions)", false },
+	{ "noacl", V_FLAG, OFF(acl), 0, "ACLs neither enforced nor cached by the kernel: every ACL read a round trip", false },
 	{ "prefetch_window", V_SIZE, OFF(prefetch_window), 0, "bytes a reading plan keeps read ahead of its job (128m, less on small machines)", false },
 	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, at most 16)", false },
 	{ "scan_prefetch", V_FLAG, OFF(scan_prefetch), 1, "read ahead in directories opened in name order (off)", false },
@@ -291,7 +291,7 @@ int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts)
 		table[n++] = fixed_opts[i];
 	table[n] = (struct fuse_opt)FUSE_OPT_END;
 	opts->entry_timeout = opts->attr_timeout = -1; /* not given */
-	opts->acl = -1;
+	opts->acl = 1;
 	opts->watch_timeout = 3600;
 	opts->readahead_kb = 1024;
 	opts->mmap_window = (size_t)1 << 30;
@@ -502,10 +502,6 @@ int zcd_opts_check(struct zcd_opts *o)
 				o->mode == ZC_MODE_PASSTHROUGH ? "mode=passthrough" : "cache=none or drop");
 		return -EINVAL;
 	}
-	/* Where the kernel checks permissions anyway, it enforces ACLs and caches them too; on a
-	 * single-user mount its checks would cost a GETATTR after each write (mode invalidated). */
-	if (o->acl < 0)
-		o->acl = o->default_permissions;
 	if (o->rules_path) {
 		rc = zc_rules_load(o->rules_path, &o->rules, err, sizeof(err));
 		if (rc < 0) {
