@@ -36,6 +36,7 @@ static const struct optdef optdefs[] = {
 	{ "mode", V_STR, OFF(mode_str), 0, "default read mode: buffered|direct|mmap|splice|passthrough (splice)", false },
 	{ "cache", V_STR, OFF(cache_str), 0, "default mount-side cache: keep|auto|none|drop (auto)", false },
 	{ "rules", V_STR, OFF(rules_path), 0, "rules file: GLOB mode=.. cache=.. per line, first match wins", false },
+	{ "state_dir", V_STR, OFF(state_dir), 0, "directory for zcfs's state file: user.zcfs.* of a backing without xattrs (memory only)", false },
 	{ "ctl", V_STR, OFF(ctl_name), 0, "name of the control directory at the root (.zcfs)", false },
 	{ "noctl", V_FLAG, OFF(noctl), 1, "no control directory", false },
 	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only", false },
@@ -506,6 +507,18 @@ int zcd_opts_check(struct zcd_opts *o)
 	 * single-user mount its checks would cost a GETATTR after each write (mode invalidated). */
 	if (o->acl < 0)
 		o->acl = o->default_permissions;
+	if (o->state_dir) {
+		char sd[PATH_MAX];
+		struct stat sst;
+		if (!realpath(o->state_dir, sd) || stat(sd, &sst) < 0 || !S_ISDIR(sst.st_mode)) {
+			fprintf(stderr, "zcfs: -o state_dir '%s' is not a directory\n", o->state_dir);
+			return -EINVAL;
+		}
+		free(o->state_dir);
+		o->state_dir = strdup(sd);
+		if (!o->state_dir)
+			return -ENOMEM;
+	}
 	if (o->rules_path) {
 		rc = zc_rules_load(o->rules_path, &o->rules, err, sizeof(err));
 		if (rc < 0) {
@@ -528,6 +541,7 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
 		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\nnoopen=%d\nstats_labels=%s\n"
+		     "state_dir=%s\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
@@ -537,7 +551,8 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
 		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,
-		     o->noopen, o->stats_labels ? o->stats_labels : "", rules ? rules : "") < 0)
+		     o->noopen, o->stats_labels ? o->stats_labels : "", o->state_dir ? o->state_dir : "",
+		     rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);
 	return out;
@@ -550,6 +565,7 @@ void zcd_opts_free(struct zcd_opts *o)
 	free(o->mode_str);
 	free(o->cache_str);
 	free(o->rules_path);
+	free(o->state_dir);
 	free(o->ctl_name);
 	free(o->watch_str);
 	free(o->ctl_dir);

@@ -18,6 +18,7 @@ struct zcd_opts {
 	char *mode_str, *cache_str, *rules_path, *ctl_name;
 	char *watch_str;  /* -o watch=auto|fanotify|inotify|none (NULL: auto) */
 	char *ctl_dir;    /* -o ctl_dir: where the control mount goes (-o noopen) */
+	char *state_dir;  /* -o state_dir: where user.zcfs.* are kept when the backing has no xattrs */
 	enum zc_mode mode;
 	enum zc_cache cache;
 	struct zc_rules *rules; /* loaded by zcd_opts_check(); owned */
