@@ -133,8 +133,9 @@ int zcd_backing_init(struct zcd_ctx *ctx)
 		if (l[i].lacking)
 			snprintf(lacking + strlen(lacking), sizeof(lacking) - strlen(lacking), " %s=%s",
 				 l[i].key, l[i].value);
-	/* Info, not a warning: each lack has its remedy, shown by doctor and .zcfs/config. */
-	zc_log(ZC_LOG_INFO, "backing %s (%s%s):%s%s%s", ctx->opts.backing, b->cap.fstype,
+	/* Info, not a warning: each lack has its remedy, shown by doctor and .zcfs/config. A local
+	 * backing that lacks nothing is not worth a line. */
+	zc_log(lacking[0] || b->cap.is_remote ? ZC_LOG_INFO : ZC_LOG_DEBUG, "backing %s (%s%s):%s%s%s", ctx->opts.backing, b->cap.fstype,
 	       b->cap.is_remote ? ", remote" : "", lacking[0] ? lacking : " nothing lacking",
 	       b->kept ? (b->state_path ? "; user.zcfs.* kept in " : "; user.zcfs.* kept in memory only "
 				       "(-o state_dir=DIR keeps them across mounts)") : "",

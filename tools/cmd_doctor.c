@@ -314,7 +314,7 @@ static enum zc_cap scratch_o_direct(const char *dir, int *err)
  * mount (from its config file); of any other directory, probed now. */
 static void check_backing(struct doctor *d, const char *dir)
 {
-	static const char *const check_of[] = { "backing fs", "remote", "xattr", "o_direct", "handles", "inodes" };
+	static const char *const check_of[] = { "fstype", "remote", "xattr", "o_direct", "handles", "inodes" };
 	struct zc_backcap_line lines[ZC_BACKCAP_NLINES];
 	char ctl[256], path[PATH_MAX], store[PATH_MAX] = "", *text = NULL;
 	struct zc_backcap cap;
@@ -335,7 +335,7 @@ static void check_backing(struct doctor *d, const char *dir)
 			const char *s = strstr(text, "\nxattr_store=");
 			mounted = true;
 			if (s)
-				sscanf(s + 14, "%4095[^\n]", store);
+				sscanf(s + 13, "%4095[^\n]", store);
 		}
 		free(text);
 	}
