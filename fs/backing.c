@@ -111,6 +111,8 @@ int zcd_backing_init(struct zcd_ctx *ctx)
 		fprintf(stderr, "zcfs: cannot probe BACKING '%s': %s\n", ctx->opts.backing, strerror(-rc));
 		return rc;
 	}
+	if (b->cap.is_remote && !ctx->opts.prefetch_depth)
+		ctx->opts.prefetch_depth = ZCD_REMOTE_DEPTH;
 	if (b->cap.xattrs == ZC_CAP_NO) {
 		b->kept = zc_xstore_new();
 		if (!b->kept)

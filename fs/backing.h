@@ -13,11 +13,14 @@
 
 #include "zc/backcap.h"
 
+#define ZCD_REMOTE_DEPTH 32
+
 struct zcd_ctx;
 struct zcd_inode;
 
 /* Probe the backing (ctx->root_fd), log what it lacks, and when it has no xattrs set up the kept
- * ones (loading DIR/xattrs). Returns 0, or -errno after printing why (a state file that cannot
+ * ones (loading DIR/xattrs). On a remote backing, -o prefetch_depth defaults to
+ * ZCD_REMOTE_DEPTH (a store's parallelism, not a disk's queue). Returns 0, or -errno after printing why (a state file that cannot
  * be read or parsed: the mount is refused rather than losing the user's modes). */
 int zcd_backing_init(struct zcd_ctx *ctx);
 void zcd_backing_free(struct zcd_ctx *ctx);

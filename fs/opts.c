@@ -60,7 +60,8 @@ static const struct optdef optdefs[] = {
 	{ "acl", V_FLAG, OFF(acl), 1, "the kernel enforces and caches POSIX ACLs (default with default_permissions; implies it)", false },
 	{ "noacl", V_FLAG, OFF(acl), 0, "ACLs not enforced by the kernel, every ACL read a round trip (default without default_permissions)", false },
 	{ "prefetch_window", V_SIZE, OFF(prefetch_window), 0, "bytes a reading plan keeps read ahead of its job (128m, less on small machines)", false },
-	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, at most 16)", false },
+	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, 32 on a remote backing; at most 64)", false },
+	{ "prefetch_files", V_UINT, OFF(prefetch_files), 0, "remote backing: files read ahead kept open for the job's open (256; 0: none)", false },
 	{ "scan_prefetch", V_FLAG, OFF(scan_prefetch), 1, "read ahead in directories opened in name order (off)", false },
 	{ "noscan_prefetch", V_FLAG, OFF(scan_prefetch), 0, "no read ahead without a plan (default)", false },
 	{ "name", V_STR, OFF(name_label), 0, "the mount's name in statistics, their mount= label (the mount point)", false },
@@ -296,6 +297,7 @@ int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts)
 	opts->watch_timeout = 3600;
 	opts->readahead_kb = 1024;
 	opts->mmap_window = (size_t)1 << 30;
+	opts->prefetch_files = 256;
 	if (fuse_opt_parse(args, opts, table, opt_proc) < 0)
 		return -EINVAL;
 	opts->entry_timeout_set = opts->entry_timeout >= 0;
@@ -465,8 +467,8 @@ int zcd_opts_check(struct zcd_opts *o)
 	if (!ZC_HAVE_FUSE_IO_URING && (o->io_uring || o->io_uring_q_depth))
 		fprintf(stderr, "zcfs: warning: built with libfuse %s, which has no io_uring: requests "
 				"come through /dev/fuse\n", ZC_FUSE_VERSION);
-	if (o->prefetch_depth > 16) {
-		fprintf(stderr, "zcfs: -o prefetch_depth must be at most 16\n");
+	if (o->prefetch_depth > 64) {
+		fprintf(stderr, "zcfs: -o prefetch_depth must be at most 64\n");
 		return -EINVAL;
 	}
 	if (!o->prefetch_window) {
@@ -540,7 +542,7 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "entry_timeout=%g\nattr_timeout=%g\nwatch=%s\nwatch_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
-		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\nnoopen=%d\nstats_labels=%s\n"
+		     "prefetch_window=%zu\nprefetch_depth=%u\nprefetch_files=%u\nscan_prefetch=%d\nnoopen=%d\nstats_labels=%s\n"
 		     "state_dir=%s\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
@@ -550,7 +552,8 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     o->rdplus == ZCD_RDPLUS_OFF ? "off" : o->rdplus == ZCD_RDPLUS_ALWAYS ? "always" : "auto",
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
-		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,
+		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->prefetch_files,
+		     o->scan_prefetch,
 		     o->noopen, o->stats_labels ? o->stats_labels : "", o->state_dir ? o->state_dir : "",
 		     rules ? rules : "") < 0)
 		out = NULL;
