@@ -29,8 +29,8 @@ void zc_backcap_classify(struct zc_backcap *c, const char *fstype)
 	c->is_remote = c->is_fuse && strcmp(c->fstype, "fuseblk") != 0;
 	for (int i = 0; remote[i] && !c->is_remote; i++)
 		c->is_remote = strcmp(c->fstype, remote[i]) == 0;
-	/* A FUSE daemon chooses its inode numbers; libfuse's high-level API (s3fs, sshfs) gives a
-	 * file a new one after the kernel forgets it. */
+	/* A FUSE daemon chooses its inode numbers; libfuse's high-level API (s3fs, sshfs) may give
+	 * a file a new one (s3fs 1.90 did for most files of a plan within seconds). */
 	c->stable_ino = c->is_fuse ? ZC_CAP_NO : ZC_CAP_YES;
 }
 
@@ -249,9 +249,10 @@ int zc_backcap_lines(const struct zc_backcap *c, const char *store, struct zc_ba
 	l[n].lacking = c->stable_ino == ZC_CAP_NO;
 	snprintf(l[n].detail, sizeof(l[n].detail), "%s",
 		 c->stable_ino == ZC_CAP_NO
-			 ? "the backing may renumber a file once its kernel forgets it (memory pressure): "
-			   "st_ino can change between stats; a planned file renumbered before its turn is "
-			   "skipped; user.zcfs.* kept by zcfs are keyed by path, not number"
+			 ? "the FUSE daemon behind the backing chooses inode numbers and may give a file a "
+			   "new one (s3fs did within seconds): st_ino can change between stats; plans "
+			   "re-identify a renumbered file when they read it; user.zcfs.* kept by zcfs are "
+			   "keyed by path"
 			 : "inode numbers are kept for a file's life");
 	n++;
 	return n;
