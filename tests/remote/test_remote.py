@@ -298,7 +298,8 @@ def case_faults(zcfs, zcfsctl):
         z = zmount(bed, zcfs, backing, "z", ["cache=none"])
         order = names[:]
         random.Random(3).shuffle(order)
-        r = z.ctl("plan\n" + "".join(p + "\n" for p in order) + "\n")
+        # a small window: most of the epoch is still in the store when it goes away
+        r = z.ctl("plan window=256k depth=2\n" + "".join(p + "\n" for p in order) + "\n")
         assert r.startswith("ok"), r
         results, killed = [], threading.Event()
 
@@ -328,10 +329,13 @@ def case_faults(zcfs, zcfsctl):
         after = [r for r in results if r[3]]
         worst = max(r[2] for r in results)
         assert "WRONG" not in {r[1] for r in results}, results
-        assert {r[1] for r in after[1:]} == {"EIO"}, f"after the kill: {after}"
+        # what was read ahead before the kill may still be served; then the store's error
+        assert {r[1] for r in after if r[1] != "ok"} == {"EIO"}, f"after the kill: {after}"
+        assert sum(r[1] == "ok" for r in after) <= 12, f"read after the kill: {after}"
         assert worst < remotebed.S3FS_FAIL_SECS, f"a read took {worst:.1f} s: {results}"
-        ok(f"store killed mid-epoch (a plan running): reads failed with EIO, the slowest read took "
-           f"{worst:.1f} s (< {remotebed.S3FS_FAIL_SECS} s documented)")
+        ok(f"store killed mid-epoch (a plan running): {sum(r[1] == 'ok' for r in after)} files read "
+           f"ahead still served, then EIO; the slowest read took {worst:.1f} s "
+           f"(< {remotebed.S3FS_FAIL_SECS} s documented)")
         bed.restart_s3()
         for n in names:
             assert read_all(os.path.join(z.mnt, n)) == data_for(n, 64 * 1024), n
