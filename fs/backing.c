@@ -37,8 +37,12 @@ static int load_state(struct zcd_backing *b)
 	fd = open(b->state_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno; /* a first mount: nothing kept yet */
-	if (fstat(fd, &st) < 0 || st.st_size > STATE_MAX) {
-		rc = st.st_size > STATE_MAX ? -EFBIG : -errno;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out_close;
+	}
+	if (st.st_size > STATE_MAX) {
+		rc = -EFBIG;
 		goto out_close;
 	}
 	text = malloc((size_t)st.st_size + 1);
@@ -67,6 +71,7 @@ static void save_state(struct zcd_backing *b)
 {
 	char tmp[PATH_MAX], *text;
 	size_t len;
+	bool ok;
 	int fd;
 
 	if (!b->state_path)
@@ -82,13 +87,16 @@ static void save_state(struct zcd_backing *b)
 	len = strlen(text);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", b->state_path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0 || close(fd) < 0 ||
-	    rename(tmp, b->state_path) < 0) {
-		zc_log(ZC_LOG_ERR, "%s: cannot save kept xattrs: %s", b->state_path, strerror(errno));
-		if (fd >= 0)
-			close(fd); /* harmless EBADF after a failed close */
-		unlink(tmp);
-	}
+	if (fd < 0)
+		goto out_fail;
+	ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok; /* closed once, whatever happened */
+	if (ok && rename(tmp, b->state_path) == 0)
+		goto out_free;
+out_fail:
+	zc_log(ZC_LOG_ERR, "%s: cannot save kept xattrs: %s", b->state_path, strerror(errno));
+	unlink(tmp);
+out_free:
 	free(text);
 out:
 	pthread_mutex_unlock(&b->save_lock);
