@@ -778,6 +778,8 @@ void zcd_prefetch_render_prom(struct zcd_ctx *ctx, FILE *out)
 	fprintf(out, "# HELP zcfs_prefetch_wasted_bytes_total Bytes read ahead, never opened by the job, and dropped.\n"
 		     "# TYPE zcfs_prefetch_wasted_bytes_total counter\nzcfs_prefetch_wasted_bytes_total %llu\n",
 		(unsigned long long)t.wasted);
+	fprintf(out, "# HELP zcfs_prefetch_parked Files read ahead on a remote backing and kept open for the job's open.\n"
+		     "# TYPE zcfs_prefetch_parked gauge\nzcfs_prefetch_parked %u\n", zcd_park_count(pf->park));
 	static const struct {
 		const char *name, *help;
 		size_t off;

@@ -399,6 +399,7 @@ def case_nodes(zcfs, zcfsctl):
             assert int(st["prefetched"]) + int(st["skipped"]) <= len(shard), st
             assert int(st["bytes"]) <= len(shard) * size, st
             assert int(st["hits"]) > 0, f"node {r}: the plan never was ahead of the job: {st}"
+            assert prom(z.mnt, "zcfs_prefetch_parked") <= 1, "descriptors kept after the job opened its files"
             got = z.stats()["modes"]["splice"]["bytes"]
             assert got == len(shard) * size, f"node {r} read {got} bytes, its shard is {len(shard) * size}"
             for k, v in prom_samples(open(os.path.join(z.mnt, ".zcfs", "stats")).read(), f"node{r}").items():
