@@ -44,7 +44,7 @@ asan_tests="smoke mount options passthrough mmap-apps zcfsctl control-plane posi
 # On libfuse 3.14: whatever negotiates or replies differently there (init, splice, mmap of
 # direct-I/O files, killpriv, notify, passthrough's fallback), and the models.
 t314_tests="smoke mount options passthrough mmap-apps zcfsctl control-plane routing posix
-  zcfs-fsx faults-truncate faults-interrupt faults-ownwrites coherence perms prefetch apps"
+  zcfs-fsx faults-truncate faults-interrupt faults-ownwrites coherence perms prefetch apps remote-s3fs"
 
 # shellcheck disable=SC2086 # fuse_opt is one option or nothing
 run_suite build-test "" --buildtype=debugoptimized $fuse_opt
