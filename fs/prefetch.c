@@ -305,16 +305,18 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 	if (fd < 0)
 		return fd;
 	seq = zcd_cache_seq(ctx);
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && *ino && (st.st_dev != *dev || st.st_ino != *ino) &&
-	    zcd_backing_cap(ctx)->stable_ino == ZC_CAP_NO) {
-		/* s3fs, sshfs: the number may be new for the same file (the backing's kernel forgot
-		 * it); the caller re-identifies the plan's entry, so that the job's open matches. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close_as_owner(ctx, p, fd);
+		return -ESTALE; /* not a regular file now: skipped */
+	}
+	if (zcd_backing_cap(ctx)->stable_ino == ZC_CAP_NO) {
+		/* s3fs, sshfs: the number may be new for the same file (its FUSE daemon chose
+		 * another); the caller re-identifies the plan's entry, so that the job's open matches. */
 		*dev = st.st_dev;
 		*ino = st.st_ino;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (*ino && (st.st_dev != *dev || st.st_ino != *ino))) {
+	} else if (*ino && (st.st_dev != *dev || st.st_ino != *ino)) {
 		close_as_owner(ctx, p, fd);
-		return -ESTALE; /* replaced, or not a regular file: skipped */
+		return -ESTALE; /* replaced: skipped */
 	}
 	known = zc_resid_query(fd, 0, &r) == 0;
 	if (known)
