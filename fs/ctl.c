@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "ctl.h"
 #include "ctl_int.h"
 #include "ctx.h"
@@ -133,8 +134,10 @@ bool zcd_ctl_is_name(const struct zcd_ctx *ctx, fuse_ino_t parent, const char *n
 
 /* ---- snapshots ---- */
 
-/* The reading plans' lines after the counters of the Prometheus text. */
-static int append_prefetch(struct zcd_ctx *ctx, char **text, size_t *len)
+/* More lines after *text: the reading plans' after the counters of the Prometheus text, the
+ * backing's after the options in config. */
+static int append_lines(struct zcd_ctx *ctx, char **text, size_t *len,
+			void (*render_more)(struct zcd_ctx *, FILE *))
 {
 	char *more = NULL;
 	size_t mlen = 0;
@@ -143,7 +146,7 @@ static int append_prefetch(struct zcd_ctx *ctx, char **text, size_t *len)
 	if (!f)
 		return -ENOMEM;
 	fputs(*text, f);
-	zcd_prefetch_render_prom(ctx, f);
+	render_more(ctx, f);
 	if (fclose(f) != 0) {
 		free(more);
 		return -ENOMEM;
@@ -222,8 +225,7 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 			free(text);
 			text = more;
 		}
-		rc = text ? 0 : -ENOMEM;
-		len = text ? strlen(text) : 0;
+		rc = text ? append_lines(ctx, &text, &len, zcd_backing_describe) : -ENOMEM;
 	} else {
 		rc = zc_stats_snapshot(ctx->stats, &st);
 		if (rc == 0) {
@@ -234,13 +236,15 @@ static int render(struct zcd_ctx *ctx, enum node_kind k, struct snap **out)
 			rc = k == N_STATS ? zc_stats_render_prom(&st, &text, &len)
 					  : zc_stats_render_json(&st, &text, &len);
 			if (rc == 0 && k == N_STATS)
-				rc = append_prefetch(ctx, &text, &len);
+				rc = append_lines(ctx, &text, &len, zcd_prefetch_render_prom);
 			if (rc == 0)
 				rc = add_labels(ctx, k, &text, &len);
 		}
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		free(text); /* a failed append leaves what was rendered before it */
 		return rc;
+	}
 	*out = malloc(sizeof(**out) + len + 1);
 	if (!*out) {
 		free(text);

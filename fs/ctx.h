@@ -16,6 +16,7 @@
 #include "zc/engine.h"
 #include "zc/stats.h"
 
+struct zcd_backing;
 struct zcd_ctl;
 struct zcd_ctl_mount;
 struct zcd_dirlist;
@@ -36,6 +37,7 @@ struct zcd_ctx {
 	struct zcd_dirlist *dirlist; /* cursors of listings without handles (dirlist.h) */
 	struct zcd_ctl *ctl;        /* NULL with -o noctl */
 	struct zcd_ctl_mount *ctl_mount; /* the control files' own mount (-o noopen), or NULL */
+	struct zcd_backing *backing; /* what the backing can do (backing.h); after start-up */
 	struct zcd_prefetch *prefetch; /* reading plans (prefetch.h); NULL before start */
 	struct zcd_lockwait *lockwait; /* lock requests that wait (lockwait.h); NULL before start */
 	_Atomic uint64_t forgets_since_trim; /* inodes forgotten since the last malloc_trim */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "config.h"
 #include "ctl.h"
 #include "ctl_mount.h"
@@ -387,7 +388,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "zcfs: out of memory\n");
 		goto out_table;
 	}
-	if (setup_root(ctx) < 0)
+	if (setup_root(ctx) < 0 || zcd_backing_init(ctx) < 0)
 		goto out_table;
 	if (!ctx->opts.noctl && zcd_ctl_init(ctx) < 0) {
 		fprintf(stderr, "zcfs: cannot set up the control directory\n");
@@ -438,6 +439,7 @@ out_ctl:
 	zcd_ctl_free(ctx);
 out_table:
 	zcd_dirlist_free(ctx); /* its cursors pin inodes */
+	zcd_backing_free(ctx);
 	zcd_table_destroy(ctx);
 	zcd_fds_destroy(ctx);
 	if (ctx->root.fd >= 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "cache.h"
 #include "ctl.h"
 #include "ctx.h"
@@ -208,6 +209,8 @@ static void remove_entry(fuse_req_t req, enum zc_op op, fuse_ino_t parent, const
 		rc = unlinkat(pfd, name, flags) < 0 ? -errno : 0;
 		zcd_creds_leave(req, &creds);
 	}
+	if (rc == 0)
+		zcd_backing_removed(ctx, p, name);
 	zcd_fd_put(ctx, p);
 	zcd_reply_status(req, op, rc);
 }
@@ -272,6 +275,7 @@ void zcd_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t 
 		zcd_creds_leave(req, &creds);
 	}
 	if (rc == 0) {
+		zcd_backing_renamed(ctx, p, name, np, newname, flags); /* before the inodes' new names */
 		note_name(ctx, np, npfd, newname);
 		if (flags & RENAME_EXCHANGE)
 			note_name(ctx, p, pfd, name);

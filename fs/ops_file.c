@@ -14,6 +14,7 @@
 
 #include "cache.h"
 #include "ctl.h"
+#include "park.h"
 #include "ctx.h"
 #include "fd.h"
 #include "file.h"
@@ -42,7 +43,10 @@ void zcd_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = zcd_file_charge(req, false);
 	if (rc < 0)
 		return zcd_reply_err(req, ZC_OP_open, rc);
-	fd = zcd_inode_open(ctx, in, zcd_file_backing_flags(ctx, fi->flags), req);
+	/* A file a reading plan read ahead on a remote backing: its descriptor is waiting (park.h). */
+	fd = zcd_park_take(ctx, in, fuse_req_ctx(req)->uid, zcd_file_backing_flags(ctx, fi->flags));
+	if (fd < 0)
+		fd = zcd_inode_open(ctx, in, zcd_file_backing_flags(ctx, fi->flags), req);
 	if (fd < 0) {
 		zcd_file_uncharge(req, false);
 		return zcd_reply_err(req, ZC_OP_open, fd);

@@ -11,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "cache.h"
 #include "ctl.h"
 #include "ctx.h"
@@ -92,7 +93,12 @@ static void modify_xattr(fuse_req_t req, enum zc_op op, fuse_ino_t ino, const ch
 		return;
 	if (is_virtual_name(name))
 		return zcd_reply_err(req, op, -EPERM);
-	if (op == ZC_OP_setxattr) {
+	if (zcd_backing_keeps(ctx, name)) { /* the backing has no xattrs: zcfs keeps these */
+		rc = op == ZC_OP_setxattr ? zc_route_check_xattr(name, value, size) : 0;
+		if (rc == 0)
+			rc = zcd_backing_kept_xattr(req, in, op == ZC_OP_setxattr ? ZCD_KX_SET : ZCD_KX_REMOVE,
+						    name, (void *)value, size, flags);
+	} else if (op == ZC_OP_setxattr) {
 		rc = zc_route_check_xattr(name, value, size);
 		if (rc == 0)
 			rc = xattr_call(req, in, XOP_SET, name, (void *)value, size, flags);
@@ -203,7 +209,10 @@ void zcd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	buf = size ? malloc(size) : NULL;
 	if (size && !buf)
 		return zcd_reply_err(req, ZC_OP_getxattr, -ENOMEM);
-	n = xattr_call(req, in, XOP_GET, name, buf, size, 0);
+	if (zcd_backing_keeps(zcd_ctx(req), name))
+		n = zcd_backing_kept_xattr(req, in, ZCD_KX_GET, name, buf, size, 0);
+	else
+		n = xattr_call(req, in, XOP_GET, name, buf, size, 0);
 	/* ls -l asks every file for its SELinux label, a round trip each (FUSE caches no xattr
 	 * but ACLs). On a machine without SELinux a file without one says the attribute is not
 	 * supported: ls then stops asking for the rest of the mount, as for any filesystem
@@ -229,7 +238,11 @@ void zcd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	buf = size ? malloc(size) : NULL;
 	if (size && !buf)
 		return zcd_reply_err(req, ZC_OP_listxattr, -ENOMEM);
-	n = xattr_call(req, in, XOP_LIST, NULL, buf, size, 0);
+	/* A backing without xattrs lists none of its own: the ones zcfs keeps. */
+	if (zcd_backing_keeps(ctx, ZC_XATTR_MODE))
+		n = zcd_backing_kept_xattr(req, in, ZCD_KX_LIST, NULL, buf, size, 0);
+	else
+		n = xattr_call(req, in, XOP_LIST, NULL, buf, size, 0);
 	reply_sized(req, ZC_OP_listxattr, buf, n, size);
 	free(buf);
 }

@@ -36,6 +36,7 @@ static const struct optdef optdefs[] = {
 	{ "mode", V_STR, OFF(mode_str), 0, "default read mode: buffered|direct|mmap|splice|passthrough (splice)", false },
 	{ "cache", V_STR, OFF(cache_str), 0, "default mount-side cache: keep|auto|none|drop (auto)", false },
 	{ "rules", V_STR, OFF(rules_path), 0, "rules file: GLOB mode=.. cache=.. per line, first match wins", false },
+	{ "state_dir", V_STR, OFF(state_dir), 0, "directory for zcfs's state file: user.zcfs.* of a backing without xattrs (memory only)", false },
 	{ "ctl", V_STR, OFF(ctl_name), 0, "name of the control directory at the root (.zcfs)", false },
 	{ "noctl", V_FLAG, OFF(noctl), 1, "no control directory", false },
 	{ "ctl_private", V_FLAG, OFF(ctl_private), 1, "stats and config readable by the owner only", false },
@@ -59,7 +60,8 @@ static const struct optdef optdefs[] = {
 	{ "acl", V_FLAG, OFF(acl), 1, "the kernel enforces and caches POSIX ACLs (default; implies default_permissions)", false },
 	{ "noacl", V_FLAG, OFF(acl), 0, "ACLs neither enforced nor cached by the kernel: every ACL read a round trip", false },
 	{ "prefetch_window", V_SIZE, OFF(prefetch_window), 0, "bytes a reading plan keeps read ahead of its job (128m, less on small machines)", false },
-	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, at most 16)", false },
+	{ "prefetch_depth", V_UINT, OFF(prefetch_depth), 0, "prefetch threads and a plan's reads in flight (8, 32 on a remote backing; at most 64)", false },
+	{ "prefetch_files", V_UINT, OFF(prefetch_files), 0, "remote backing: files read ahead kept open for the job's open (256; 0: none)", false },
 	{ "scan_prefetch", V_FLAG, OFF(scan_prefetch), 1, "read ahead in directories opened in name order (off)", false },
 	{ "noscan_prefetch", V_FLAG, OFF(scan_prefetch), 0, "no read ahead without a plan (default)", false },
 	{ "name", V_STR, OFF(name_label), 0, "the mount's name in statistics, their mount= label (the mount point)", false },
@@ -295,6 +297,7 @@ int zcd_opts_parse(struct fuse_args *args, struct zcd_opts *opts)
 	opts->watch_timeout = 3600;
 	opts->readahead_kb = 1024;
 	opts->mmap_window = (size_t)1 << 30;
+	opts->prefetch_files = 256;
 	if (fuse_opt_parse(args, opts, table, opt_proc) < 0)
 		return -EINVAL;
 	opts->entry_timeout_set = opts->entry_timeout >= 0;
@@ -464,8 +467,8 @@ int zcd_opts_check(struct zcd_opts *o)
 	if (!ZC_HAVE_FUSE_IO_URING && (o->io_uring || o->io_uring_q_depth))
 		fprintf(stderr, "zcfs: warning: built with libfuse %s, which has no io_uring: requests "
 				"come through /dev/fuse\n", ZC_FUSE_VERSION);
-	if (o->prefetch_depth > 16) {
-		fprintf(stderr, "zcfs: -o prefetch_depth must be at most 16\n");
+	if (o->prefetch_depth > 64) {
+		fprintf(stderr, "zcfs: -o prefetch_depth must be at most 64\n");
 		return -EINVAL;
 	}
 	if (!o->prefetch_window) {
@@ -502,6 +505,18 @@ int zcd_opts_check(struct zcd_opts *o)
 				o->mode == ZC_MODE_PASSTHROUGH ? "mode=passthrough" : "cache=none or drop");
 		return -EINVAL;
 	}
+	if (o->state_dir) {
+		char sd[PATH_MAX];
+		struct stat sst;
+		if (!realpath(o->state_dir, sd) || stat(sd, &sst) < 0 || !S_ISDIR(sst.st_mode)) {
+			fprintf(stderr, "zcfs: -o state_dir '%s' is not a directory\n", o->state_dir);
+			return -EINVAL;
+		}
+		free(o->state_dir);
+		o->state_dir = strdup(sd);
+		if (!o->state_dir)
+			return -ENOMEM;
+	}
 	if (o->rules_path) {
 		rc = zc_rules_load(o->rules_path, &o->rules, err, sizeof(err));
 		if (rc < 0) {
@@ -523,7 +538,8 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     "entry_timeout=%g\nattr_timeout=%g\nwatch=%s\nwatch_timeout=%g\nwriteback=%d\nreaddirplus=%s\nsplice_read=%d\n"
 		     "fd_cache=%u\nmax_open_per_uid=%u\nreadahead_kb=%u\nmmap_window=%zu\nacl=%d\n"
 		     "default_permissions=%d\nallow_other=%d\nio_uring=%d\nio_uring_q_depth=%u\n"
-		     "prefetch_window=%zu\nprefetch_depth=%u\nscan_prefetch=%d\nnoopen=%d\nstats_labels=%s\n"
+		     "prefetch_window=%zu\nprefetch_depth=%u\nprefetch_files=%u\nscan_prefetch=%d\nnoopen=%d\nstats_labels=%s\n"
+		     "state_dir=%s\n"
 		     "# rules (first match wins per attribute)\n%s",
 		     o->backing, o->mountpoint, zc_mode_name(o->mode), zc_cache_name(o->cache),
 		     o->rules_path ? o->rules_path : "", o->noctl ? "" : o->ctl_name, o->ctl_private,
@@ -532,8 +548,10 @@ char *zcd_opts_describe(const struct zcd_opts *o)
 		     o->rdplus == ZCD_RDPLUS_OFF ? "off" : o->rdplus == ZCD_RDPLUS_ALWAYS ? "always" : "auto",
 		     o->splice_read, o->fd_cache, o->max_open_per_uid, o->readahead_kb, o->mmap_window,
 		     o->acl, o->default_permissions, o->allow_other, o->io_uring, o->io_uring_q_depth,
-		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->scan_prefetch,
-		     o->noopen, o->stats_labels ? o->stats_labels : "", rules ? rules : "") < 0)
+		     o->prefetch_window, o->prefetch_depth ? o->prefetch_depth : 8, o->prefetch_files,
+		     o->scan_prefetch,
+		     o->noopen, o->stats_labels ? o->stats_labels : "", o->state_dir ? o->state_dir : "",
+		     rules ? rules : "") < 0)
 		out = NULL;
 	free(rules);
 	return out;
@@ -546,6 +564,7 @@ void zcd_opts_free(struct zcd_opts *o)
 	free(o->mode_str);
 	free(o->cache_str);
 	free(o->rules_path);
+	free(o->state_dir);
 	free(o->ctl_name);
 	free(o->watch_str);
 	free(o->ctl_dir);

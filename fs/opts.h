@@ -18,6 +18,7 @@ struct zcd_opts {
 	char *mode_str, *cache_str, *rules_path, *ctl_name;
 	char *watch_str;  /* -o watch=auto|fanotify|inotify|none (NULL: auto) */
 	char *ctl_dir;    /* -o ctl_dir: where the control mount goes (-o noopen) */
+	char *state_dir;  /* -o state_dir: where user.zcfs.* are kept when the backing has no xattrs */
 	enum zc_mode mode;
 	enum zc_cache cache;
 	struct zc_rules *rules; /* loaded by zcd_opts_check(); owned */
@@ -32,7 +33,8 @@ struct zcd_opts {
 	int rdplus;               /* listings with attributes: ZCD_RDPLUS_AUTO, _OFF or _ALWAYS */
 	int io_uring;             /* -o io_uring (libfuse parses it too) */
 	size_t prefetch_window;   /* bytes a plan reads ahead at most (default: 128 MiB or less) */
-	unsigned prefetch_depth;  /* prefetch worker threads, and a plan's default queue depth */
+	unsigned prefetch_depth;  /* prefetch worker threads, and a plan's default queue depth (0: 8, 32 remote) */
+	unsigned prefetch_files;  /* descriptors read ahead kept open on a remote backing (park.h) */
 	int scan_prefetch;        /* plan directories opened in name order */
 	int noopen;               /* -o noopen: files open without OPEN (file.h, implicit handles) */
 	unsigned io_uring_q_depth; /* 0: libfuse's default */

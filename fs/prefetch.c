@@ -14,11 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backing.h"
 #include "cache.h"
 #include "ctx.h"
 #include "fd.h"
 #include "inode.h"
 #include "notify.h"
+#include "park.h"
 #include "prefetch.h"
 #include "prefetch_int.h"
 #include "req.h"
@@ -189,10 +191,14 @@ static bool pick_locked(struct zcd_prefetch *pf, struct work *w)
 		for (unsigned j = (start + k) % n; j; j--)
 			p = p->next;
 		if (zcd_pf_state(p) == ZC_PLAN_ACTIVE) {
+			/* the window in files: what is parked and being read, on a remote backing */
+			if (pf->park && !zcd_park_room(pf->park, pf->fetching))
+				continue;
 			i = zc_plan_next(p->zp);
 			if (i >= 0) {
 				*w = (struct work){ W_FETCH, p, (size_t)i };
 				p->busy++;
+				pf->fetching += pf->park != NULL;
 				return true;
 			}
 		} else if (!p->clean && p->zp) {
@@ -255,10 +261,36 @@ static struct zcd_inode *store_target(struct zcd_ctx *ctx, int fd, const struct 
 	return NULL;
 }
 
+/* A remote backing: read the whole file through fd, in this worker (the store's round trips
+ * and transfer happen here, many workers at once), and park fd for the job's open (park.h),
+ * which then finds the pages with the descriptor that read them. Returns bytes read or -errno;
+ * fd is parked or closed. */
+static int64_t fetch_and_park(struct zcd_ctx *ctx, struct plan *p, int fd, const struct stat *st, char *buf)
+{
+	int64_t total = 0;
+
+	for (;;) {
+		ssize_t n = pread(fd, buf, CHUNK_BYTES, total);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = -errno;
+			close_as_owner(ctx, p, fd);
+			return rc; /* the store failed: skipped, the job's own open will say so */
+		}
+		if (n == 0)
+			break;
+		total += n;
+	}
+	if (zcd_park_put(ctx->prefetch->park, p->id, p->uid, st->st_dev, st->st_ino, fd) < 0)
+		close_as_owner(ctx, p, fd); /* full, or parked already: the pages may still serve */
+	return total;
+}
+
 /* Read file i of p ahead of the job. Returns bytes read or -errno; *brought_in: the pages were
  * not all resident before (zcfs put them there). */
-static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, dev_t dev,
-		     ino_t ino, bool *brought_in)
+static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, dev_t *dev,
+		     ino_t *ino, bool *brought_in)
 {
 	struct zc_resid r = { 0 };
 	struct zcd_inode *in = NULL;
@@ -273,14 +305,25 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 	if (fd < 0)
 		return fd;
 	seq = zcd_cache_seq(ctx);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (ino && (st.st_dev != dev || st.st_ino != ino))) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close_as_owner(ctx, p, fd);
-		return -ESTALE; /* replaced, or not a regular file: skipped */
+		return -ESTALE; /* not a regular file now: skipped */
+	}
+	if (zcd_backing_cap(ctx)->stable_ino == ZC_CAP_NO) {
+		/* s3fs, sshfs: the number may be new for the same file (its FUSE daemon chose
+		 * another); the caller re-identifies the plan's entry, so that the job's open matches. */
+		*dev = st.st_dev;
+		*ino = st.st_ino;
+	} else if (*ino && (st.st_dev != *dev || st.st_ino != *ino)) {
+		close_as_owner(ctx, p, fd);
+		return -ESTALE; /* replaced: skipped */
 	}
 	known = zc_resid_query(fd, 0, &r) == 0;
 	if (known)
 		*brought_in = r.resident_pages < r.total_pages;
 	zc_resid_free(&r);
+	if (ctx->prefetch->park && !p->store)
+		return fetch_and_park(ctx, p, fd, &st, buf);
 	if (p->store) {
 		in = store_target(ctx, fd, &st);
 	} else if (known && !*brought_in) {
@@ -326,12 +369,16 @@ static int64_t fetch(struct zcd_ctx *ctx, struct plan *p, size_t i, char *buf, d
 }
 
 /* Drop the pages zcfs brought in for file i of p, which the job never opened. */
-static void drop(struct zcd_ctx *ctx, struct plan *p, size_t i)
+static void drop(struct zcd_ctx *ctx, struct plan *p, size_t i, dev_t dev, ino_t ino)
 {
 	struct zcd_inode *in;
 	struct stat st;
-	int fd = open_as_owner(ctx, p, i);
+	int fd = -ENOENT;
 
+	if (ctx->prefetch->park && ino)
+		fd = zcd_park_reclaim(ctx->prefetch->park, dev, ino); /* no new open of a remote file */
+	if (fd < 0)
+		fd = open_as_owner(ctx, p, i);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -380,19 +427,24 @@ static void *worker(void *arg)
 		 * at a plan's start or end: a broadcast per event woke every worker to find nothing, and
 		 * cost more CPU than the reads. */
 		pthread_cond_signal(&pf->cond);
-		dev_t dev = 0;
-		ino_t ino = 0;
+		dev_t dev = 0, dev0;
+		ino_t ino = 0, ino0;
 		zc_plan_identity(w.plan->zp, w.idx, &dev, &ino);
+		dev0 = dev;
+		ino0 = ino;
 		pthread_mutex_unlock(&pf->lock);
 		if (w.kind == W_FETCH) {
 			bool brought_in;
-			int64_t n = fetch(ctx, w.plan, w.idx, buf, dev, ino, &brought_in);
+			int64_t n = fetch(ctx, w.plan, w.idx, buf, &dev, &ino, &brought_in);
 			pthread_mutex_lock(&pf->lock);
+			if (dev != dev0 || ino != ino0)
+				zc_plan_reidentify(w.plan->zp, w.idx, dev, ino);
 			zc_plan_fetched(w.plan->zp, w.idx, n > 0 ? (uint64_t)n : 0, brought_in,
 					n < 0 ? (int)n : 0);
+			pf->fetching -= pf->park != NULL;
 			sync_locked(pf, w.plan);
 		} else {
-			drop(ctx, w.plan, w.idx);
+			drop(ctx, w.plan, w.idx, dev, ino);
 			pthread_mutex_lock(&pf->lock);
 		}
 		w.plan->busy--; /* this worker picks again: nobody to wake */
@@ -413,6 +465,7 @@ int zcd_prefetch_start(struct zcd_ctx *ctx)
 		return -ENOMEM;
 	pthread_mutex_init(&pf->lock, NULL);
 	pthread_cond_init(&pf->cond, NULL);
+	pf->park = zcd_park_new(ctx); /* NULL on a local backing */
 	ctx->prefetch = pf;
 	if (want > MAX_WORKERS)
 		want = MAX_WORKERS;
@@ -436,6 +489,7 @@ void zcd_prefetch_stop(struct zcd_ctx *ctx)
 	pthread_mutex_unlock(&pf->lock);
 	for (unsigned i = 0; i < pf->nworkers; i++)
 		pthread_join(pf->workers[i], NULL);
+	zcd_park_free(ctx, pf->park);
 	while (pf->plans) {
 		struct plan *p = pf->plans;
 		pf->plans = p->next;
@@ -726,6 +780,8 @@ void zcd_prefetch_render_prom(struct zcd_ctx *ctx, FILE *out)
 	fprintf(out, "# HELP zcfs_prefetch_wasted_bytes_total Bytes read ahead, never opened by the job, and dropped.\n"
 		     "# TYPE zcfs_prefetch_wasted_bytes_total counter\nzcfs_prefetch_wasted_bytes_total %llu\n",
 		(unsigned long long)t.wasted);
+	fprintf(out, "# HELP zcfs_prefetch_parked Files read ahead on a remote backing and kept open for the job's open.\n"
+		     "# TYPE zcfs_prefetch_parked gauge\nzcfs_prefetch_parked %u\n", zcd_park_count(pf->park));
 	static const struct {
 		const char *name, *help;
 		size_t off;

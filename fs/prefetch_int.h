@@ -15,7 +15,7 @@
 #define MAX_ACTIVE 16          /* plans following jobs at once */
 #define MAX_ACTIVE_USER 4      /* of them, one user's other than root's: none can take all */
 #define KEEP_ENDED 16          /* ended plans kept for status */
-#define MAX_WORKERS 16
+#define MAX_WORKERS 64         /* -o prefetch_depth at most */
 #define SCAN_SLOTS 64
 #define SCAN_TRIGGER 4         /* files opened in name order before a directory scan is assumed */
 #define MAX_GROUPS 64
@@ -63,6 +63,8 @@ struct zcd_prefetch {
 	struct totals gone;      /* of plans freed; lock */
 	struct scan scans[SCAN_SLOTS]; /* lock */
 	bool stop;               /* lock */
+	struct zcd_park *park;   /* remote backing: read-ahead descriptors kept open (park.h) */
+	unsigned fetching;       /* fetches being done by workers; lock */
 	pthread_t workers[MAX_WORKERS];
 	unsigned nworkers;
 	unsigned rr;             /* round-robin start; lock */

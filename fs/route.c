@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <time.h>
 
+#include "backing.h"
 #include "ctx.h"
 #include "fd.h"
 #include "route.h"
@@ -69,14 +70,18 @@ struct route_walk {
 };
 
 /* Fill the cached xattrs of directory in, refreshing them when older than its attributes may be
- * cached (a watched directory's are invalidated when they change: watch.c). */
-static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, char *mode, char *cache)
+ * cached (a watched directory's are invalidated when they change: watch.c); those zcfs keeps
+ * (backing.h) come from relpath. */
+static void dir_attrs(struct zcd_ctx *ctx, struct zcd_inode *in, const char *relpath, char *mode,
+		      char *cache)
 {
 	uint64_t now = now_ms(), ttl_ms = zcd_watch_route_ttl_ms(ctx, in);
 	char m[32] = "", c[32] = "", proc[64];
 	int fd;
 
 	mode[0] = cache[0] = '\0';
+	if (zcd_backing_route_attrs(ctx, relpath, mode, cache))
+		return; /* kept by zcfs: no backing call to save */
 	pthread_mutex_lock(&ctx->tbl.lock);
 	if (in->xa_stamp_ms && now - in->xa_stamp_ms < ttl_ms) {
 		snprintf(mode, 32, "%s", in->xa_mode ? in->xa_mode : "");
@@ -114,6 +119,9 @@ static int walk_level(void *arg, unsigned level, struct zc_route_level *lvl)
 		return -ENOENT;
 	if (level == 0) {
 		char proc[64] = "";
+		lvl->relpath = w->path;
+		if (zcd_backing_route_attrs(w->ctx, w->path, w->mode, w->cache))
+			goto out;
 		if (w->fd < 0) {
 			int pfd = zcd_fd_get(w->ctx, w->chain[0]);
 			if (pfd < 0)
@@ -134,9 +142,10 @@ static int walk_level(void *arg, unsigned level, struct zc_route_level *lvl)
 			else
 				strcpy(w->level_path, ".");
 		}
-		dir_attrs(w->ctx, w->chain[level], w->mode, w->cache);
+		dir_attrs(w->ctx, w->chain[level], w->level_path, w->mode, w->cache);
 		lvl->relpath = w->level_path;
 	}
+out:
 	lvl->mode_xattr = w->mode[0] ? w->mode : NULL;
 	lvl->cache_xattr = w->cache[0] ? w->cache : NULL;
 	return 0;

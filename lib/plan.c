@@ -18,6 +18,7 @@ struct pfile {
 	bool in_window;     /* its bytes count in ahead */
 	bool resolved;
 	uint64_t open_seq;  /* the job's how-many-th open of a planned file this was (0: none) */
+	bool reidentified;  /* zc_plan_reidentify() was used: once at most */
 };
 
 struct zc_plan {
@@ -25,7 +26,7 @@ struct zc_plan {
 	size_t n;
 	struct pfile *f;
 	int64_t *slots;     /* index + 1 of the file hashed there, 0 empty */
-	size_t nslots;      /* a power of two >= 2n */
+	size_t nslots;      /* a power of two >= 4n */
 	size_t position;    /* highest index opened + 1 */
 	size_t frontier;    /* next index to consider fetching */
 	size_t leftover;    /* cursor of zc_plan_next_leftover */
@@ -85,7 +86,7 @@ struct zc_plan *zc_plan_new(const struct zc_plan_cfg *cfg, size_t nfiles)
 		p->spread_max = p->spread;
 	p->run_recent = nfiles / 32 < RUN_RECENT ? (nfiles / 32 > 8 ? nfiles / 32 : 8) : RUN_RECENT;
 	p->nslots = 16;
-	while (p->nslots < 2 * nfiles)
+	while (p->nslots < 4 * nfiles) /* room for one re-identification of each (below) */
 		p->nslots <<= 1;
 	p->f = calloc(nfiles, sizeof(*p->f));
 	p->slots = calloc(p->nslots, sizeof(*p->slots));
@@ -138,6 +139,26 @@ ssize_t zc_plan_find(const struct zc_plan *p, dev_t dev, ino_t ino)
 			return (ssize_t)(p->slots[s] - 1);
 	}
 	return -1;
+}
+
+int zc_plan_reidentify(struct zc_plan *p, size_t i, dev_t dev, ino_t ino)
+{
+	size_t s;
+
+	if (i >= p->n || !p->f[i].resolved || p->f[i].reidentified)
+		return -EINVAL;
+	if (p->f[i].dev == dev && p->f[i].ino == ino)
+		return 0;
+	/* The old slot stays, pointing at i: lookups of the old identity no longer match it. */
+	p->f[i].dev = dev;
+	p->f[i].ino = ino;
+	p->f[i].reidentified = true;
+	if (zc_plan_find(p, dev, ino) >= 0)
+		return 0;
+	for (s = hash(dev, ino, p->nslots); p->slots[s]; s = (s + 1) & (p->nslots - 1))
+		;
+	p->slots[s] = (int64_t)i + 1;
+	return 0;
 }
 
 static void leave_window(struct zc_plan *p, struct pfile *f)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "zc/backcap.h"
 #include "zc/kmod.h"
 
 enum level { OK, WARN, FAIL };
@@ -281,48 +282,83 @@ static void check_features(struct doctor *d)
 		       "kernel.io_uring_disabled=2: io_uring is off for every process");
 }
 
-static void check_backing(struct doctor *d, const char *dir)
+/* A real O_DIRECT read of a scratch file (O_TMPFILE, never visible): settles what an open alone
+ * could not tell. Returns ZC_CAP_UNKNOWN when no scratch file can be made there. */
+static enum zc_cap scratch_o_direct(const char *dir, int *err)
 {
-	struct stat st;
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		report(d, FAIL, "backing", "give an existing directory", "%s: %s", dir,
-		       errno ? strerror(errno) : "not a directory");
-		return;
-	}
-	report(d, OK, "backing", NULL, "%s is a directory", dir);
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		report(d, WARN, "backing", NULL, "cannot create a scratch file in %s (%s): O_DIRECT and xattr "
-		       "checks skipped", dir, strerror(errno));
-		return;
-	}
+	enum zc_cap v = ZC_CAP_UNKNOWN;
 	void *buf = NULL;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return v;
 	if (posix_memalign(&buf, 4096, 4096) == 0) {
-		memset(buf, 'z', 4096);
-		bool ok = pwrite(fd, buf, 4096, 0) == 4096 && fsync(fd) == 0;
 		char self[64];
+		memset(buf, 'z', 4096);
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-		int dfd = ok ? open(self, O_RDONLY | O_DIRECT | O_CLOEXEC) : -1;
-		int e = errno;
-		ssize_t n = dfd >= 0 ? pread(dfd, buf, 4096, 0) : -1;
-		if (dfd >= 0 && n < 0)
-			e = errno;
-		if (dfd >= 0)
-			close(dfd);
-		if (n == 4096)
-			report(d, OK, "o_direct", NULL, "%s supports O_DIRECT reads (mode=direct bypasses the cache)", dir);
-		else
-			report(d, WARN, "o_direct", "none needed: zcfs falls back and counts it in zcfs_fallbacks_total",
-			       "%s refuses O_DIRECT (%s): mode=direct falls back to pread + POSIX_FADV_DONTNEED",
-			       dir, strerror(e));
+		if (pwrite(fd, buf, 4096, 0) == 4096 && fsync(fd) == 0) {
+			int dfd = open(self, O_RDONLY | O_DIRECT | O_CLOEXEC);
+			ssize_t n = dfd >= 0 ? pread(dfd, buf, 4096, 0) : -1;
+			*err = n == 4096 ? 0 : errno;
+			v = n == 4096 ? ZC_CAP_YES : ZC_CAP_NO;
+			if (dfd >= 0)
+				close(dfd);
+		}
 		free(buf);
 	}
-	if (fsetxattr(fd, "user.zcfs.doctor", "1", 1, 0) == 0)
-		report(d, OK, "xattr", NULL, "%s stores user xattrs (user.zcfs.mode and .cache work)", dir);
-	else
-		report(d, WARN, "xattr", "choose modes with a rules file (-o rules=FILE) instead",
-		       "%s cannot store user xattrs: %s", dir, strerror(errno));
 	close(fd);
+	return v;
+}
+
+/* The backing's capabilities (lib/backcap): of a zcfs mount point, what its daemon found at
+ * mount (from its config file); of any other directory, probed now. */
+static void check_backing(struct doctor *d, const char *dir)
+{
+	static const char *const check_of[] = { "fstype", "remote", "xattr", "o_direct", "handles", "inodes" };
+	struct zc_backcap_line lines[ZC_BACKCAP_NLINES];
+	char ctl[256], path[PATH_MAX], store[PATH_MAX] = "", *text = NULL;
+	struct zc_backcap cap;
+	struct stat st;
+	bool mounted = false;
+	ssize_t n;
+
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		report(d, FAIL, "backing", "give an existing directory (a backing directory or a zcfs mount point)",
+		       "%s: %s", dir, errno ? strerror(errno) : "not a directory");
+		return;
+	}
+	n = getxattr(dir, "user.zcfs.ctl", ctl, sizeof(ctl) - 1);
+	if (n > 0) {
+		ctl[n] = '\0';
+		snprintf(path, sizeof(path), "%s/%s/config", dir, ctl);
+		if (zctl_slurp(path, &text, NULL) == 0 && zc_backcap_parse(text, &cap) == 0) {
+			const char *s = strstr(text, "\nxattr_store=");
+			mounted = true;
+			if (s)
+				sscanf(s + 13, "%4095[^\n]", store);
+		}
+		free(text);
+	}
+	if (mounted) {
+		report(d, OK, "backing", NULL, "%s is a zcfs mount: its backing as probed at mount", dir);
+	} else {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rc = fd < 0 ? -errno : zc_backcap_probe(fd, &cap);
+		if (fd >= 0)
+			close(fd);
+		if (rc < 0) {
+			report(d, FAIL, "backing", "give a directory you can read", "%s: %s", dir, strerror(-rc));
+			return;
+		}
+		report(d, OK, "backing", NULL, "%s is a directory", dir);
+		if (cap.o_direct == ZC_CAP_UNKNOWN)
+			cap.o_direct = scratch_o_direct(dir, &cap.o_direct_err);
+	}
+	int k = zc_backcap_lines(&cap, store[0] ? store : NULL, lines);
+	for (int i = 0; i < k; i++)
+		report(d, lines[i].lacking ? WARN : OK, check_of[i],
+		       lines[i].lacking ? "none needed: zcfs works around it as said (docs/remote.md)" : NULL,
+		       "%s: %s", lines[i].value, lines[i].detail);
 }
 
 int zctl_cmd_doctor(int argc, char **argv)
@@ -331,11 +367,12 @@ int zctl_cmd_doctor(int argc, char **argv)
 	const char *backing = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: zcfsctl doctor [--json] [--root DIR] [BACKING]\n"
+			printf("usage: zcfsctl doctor [--json] [--root DIR] [BACKING|MOUNTPOINT]\n"
 			       "Check what this machine's FUSE setup can do: /dev/fuse, the fuse module (libkmod),\n"
 			       "fusermount3, /etc/fuse.conf, kernel limits and features (passthrough, io_uring), the\n"
-			       "libfuse zcfs was built against, and whether BACKING\n"
-			       "supports O_DIRECT and user xattrs. Exit 0 when nothing needed to mount is missing,\n"
+			       "libfuse zcfs was built against, and what BACKING's filesystem can do (user xattrs,\n"
+			       "O_DIRECT, file handles, stable inode numbers, remote); of a zcfs MOUNTPOINT, what its\n"
+			       "daemon found at mount. Exit 0 when nothing needed to mount is missing,\n"
 			       "4 otherwise. --root DIR reads /dev, /proc, /sys, /etc below DIR (for testing).\n");
 			return ZCTL_EXIT_OK;
 		} else if (strcmp(argv[i], "--json") == 0) {

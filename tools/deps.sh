@@ -19,3 +19,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The remote-storage test bed (s3fs, sshfs, sshd, s3rver from npm).
+"$(dirname "$0")/remote-deps.sh"

@@ -4,6 +4,7 @@
  * window it earned (a plan starts at an eighth and grows with opens in step), a job that strays
  * and comes back, a simulated torch DataLoader (workers far apart) followed to the end, skipped
  * files, completion, cancel and the leftovers zcfs must drop. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -349,6 +350,24 @@ static void test_plan_job_running_ahead_is_not_fetched_behind(void **state)
 	zc_plan_free(p);
 }
 
+/* A backing that renumbers files (s3fs): every file re-identified, each found by its new
+ * identity only, and the hash never fills (it keeps room for one re-identification each). */
+static void test_plan_reidentified_files_match_by_new_identity(void **state)
+{
+	struct zc_plan *p = make(1 << 20, 4);
+
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(zc_plan_reidentify(p, i, 7, 5000 + i), 0);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(zc_plan_find(p, 7, 5000 + i), (ssize_t)i);
+		assert_int_equal(zc_plan_find(p, 7, 1000 + i), -1);
+	}
+	assert_int_equal(zc_plan_reidentify(p, 3, 7, 9999), -EINVAL); /* once per file */
+	assert_int_equal(zc_plan_reidentify(p, N, 7, 9999), -EINVAL);
+	assert_int_equal(zc_plan_find(p, 7, 9999), -1);
+	zc_plan_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_plan_skipped_files_and_completion),
 		cmocka_unit_test(test_plan_cancel_leaves_what_zcfs_brought_in),
 		cmocka_unit_test(test_plan_job_running_ahead_is_not_fetched_behind),
+		cmocka_unit_test(test_plan_reidentified_files_match_by_new_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,10 @@ void zc_plan_free(struct zc_plan *p);
 /* File i is (dev, ino) of bytes bytes (from a stat when the plan is made). Identity matches the
  * job's opens to the plan; bytes is the window estimate until the fetch measures it. */
 void zc_plan_set_file(struct zc_plan *p, size_t i, dev_t dev, ino_t ino, uint64_t bytes);
+/* File i is (dev, ino) now: the backing renumbered it (s3fs, sshfs, whose inode numbers are
+ * volatile) and the job's opens will carry the new identity. Once per file (the hash keeps
+ * room for one). Returns 0, or -EINVAL (i out of range, not resolved, re-identified before). */
+int zc_plan_reidentify(struct zc_plan *p, size_t i, dev_t dev, ino_t ino);
 /* The identity file i was resolved to (both 0 if it was not). */
 void zc_plan_identity(const struct zc_plan *p, size_t i, dev_t *dev, ino_t *ino);
 /* Index of (dev, ino) in the plan, or -1. */
