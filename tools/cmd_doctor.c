@@ -13,10 +13,12 @@
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/xattr.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "zc/backcap.h"
+#include "zc/fanev.h"
 #include "zc/kmod.h"
 
 enum level { OK, WARN, FAIL };
@@ -312,14 +314,47 @@ static enum zc_cap scratch_o_direct(const char *dir, int *err)
 
 /* The backing's capabilities (lib/backcap): of a zcfs mount point, what its daemon found at
  * mount (from its config file); of any other directory, probed now. */
+/* How changes made to the backing by other processes reach the mount (fs/watch.c), and with
+ * it whether names and attributes can be cached long and files opened without a round trip. */
+#define ADVICE "for a dataset read through the mount: zcfs -o noopen,ro (reopening a cached file " \
+	       "costs no round trip; docs/architecture.md)"
+static void check_watch(struct doctor *d, const char *dir, bool mounted, const char *watching,
+			bool noopen)
+{
+	const char *how;
+	struct statfs sf;
+
+	if (mounted) {
+		bool none = !watching[0] || strncmp(watching, "none", 4) == 0;
+		report(d, none ? WARN : OK, "watch", none ? "none possible: see docs/remote.md" : NULL,
+		       "%s", watching[0] ? watching : "not shown (an older daemon)");
+		if (!none)
+			report(d, OK, "noopen", NULL, "%s", noopen ? "in effect: files open without a round "
+			       "trip" : "not in effect (each open costs OPEN and RELEASE); " ADVICE);
+		return;
+	}
+	if (statfs(dir, &sf) < 0 || !zc_fs_is_local((unsigned long)sf.f_type)) {
+		report(d, WARN, "watch", "none possible: see docs/remote.md",
+		       "%s is not on a local filesystem: changes made elsewhere cannot be reported, "
+		       "names and attributes are cached for 1 s (-o entry_timeout, attr_timeout)", dir);
+		return;
+	}
+	how = geteuid() == 0 ? "fanotify (a filesystem mark; as root)"
+			     : "inotify (a daemon without root; one watch per directory, within "
+			       "fs.inotify.max_user_watches)";
+	report(d, OK, "watch", NULL, "%s: changes by other processes are reported, names and "
+	       "attributes are cached for an hour (-o watch_timeout)", how);
+	report(d, OK, "noopen", NULL, "possible on this backing; " ADVICE);
+}
+
 static void check_backing(struct doctor *d, const char *dir)
 {
 	static const char *const check_of[] = { "fstype", "remote", "xattr", "o_direct", "handles", "inodes" };
 	struct zc_backcap_line lines[ZC_BACKCAP_NLINES];
-	char ctl[256], path[PATH_MAX], store[PATH_MAX] = "", *text = NULL;
+	char ctl[256], path[PATH_MAX], store[PATH_MAX] = "", watching[512] = "", *text = NULL;
 	struct zc_backcap cap;
 	struct stat st;
-	bool mounted = false;
+	bool mounted = false, noopen = false;
 	ssize_t n;
 
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
@@ -336,6 +371,10 @@ static void check_backing(struct doctor *d, const char *dir)
 			mounted = true;
 			if (s)
 				sscanf(s + 13, "%4095[^\n]", store);
+			s = strstr(text, "\nwatching=");
+			if (s)
+				sscanf(s + 10, "%511[^\n]", watching);
+			noopen = strstr(text, "\nnoopen=1\n") != NULL;
 		}
 		free(text);
 	}
@@ -359,6 +398,7 @@ static void check_backing(struct doctor *d, const char *dir)
 		report(d, lines[i].lacking ? WARN : OK, check_of[i],
 		       lines[i].lacking ? "none needed: zcfs works around it as said (docs/remote.md)" : NULL,
 		       "%s: %s", lines[i].value, lines[i].detail);
+	check_watch(d, dir, mounted, watching, noopen);
 }
 
 int zctl_cmd_doctor(int argc, char **argv)

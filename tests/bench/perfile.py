@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tests/bench/perfile.py - the per-file cost: the workloads people run around a dataset, on the
 backing directory (ext4) and through zcfs (default options; -o noopen; -o noopen,ro for the
-read-only epochs) and libfuse's passthrough_hp (kernel passthrough, as it comes), with the
+read-only epochs), libfuse's passthrough_hp (kernel passthrough, as it comes), and bindfs and
+mergerfs where installed (tests/bench/run installs them), with the
 daemon's requests per entry for zcfs. Each configuration mounts afresh per repetition and the
 order rotates between repetitions; the report gives medians, speed relative to ext4 (ext4 time /
 time, 1.00 = as fast) and requests per file. Not a CI test: needs root and a quiet machine.
@@ -341,6 +342,13 @@ def main():
     if a.pthp:
         configs["pthp"] = Config("pthp", lambda s, m: [a.pthp, "--foreground", s, m], False,
                                  lambda s, m: [a.pthp, "--foreground", "-o", "allow_other", s, m])
+    # the references of the issue's table for find and listings, where Debian's are installed
+    if shutil.which("bindfs"):
+        configs["bindfs"] = Config("bindfs", lambda s, m: ["bindfs", "-f", "--multithreaded", s, m], False,
+                                   lambda s, m: ["bindfs", "-f", "--multithreaded", "-o", "allow_other", s, m])
+    if shutil.which("mergerfs"):
+        configs["mergerfs"] = Config("mergerfs", lambda s, m: ["mergerfs", "-f", s, m], False,
+                                     lambda s, m: ["mergerfs", "-f", "-o", "allow_other", s, m])
     names = [n for n in configs if not a.configs or n in a.configs.split(",") or n == "ext4"]
     work = tempfile.mkdtemp(prefix="zcfs-perfile.")
     os.chmod(work, 0o755)

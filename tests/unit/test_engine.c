@@ -259,7 +259,7 @@ static void test_engine_mmap_survives_truncation(void **state)
 	pthread_create(&t, NULL, truncator, &ta);
 	while ((reads < 5000 || efault < 20) && mono_ms() < deadline) {
 		struct zc_rdesc rd;
-		ssize_t n = zc_file_read(&f, (off_t)(reads++ * 4096) % (1 << 20), 65536, &rd);
+		ssize_t n = zc_file_read(&f, (off_t)reads++ * 4096 % (1 << 20), 65536, &rd);
 		assert_true(n >= 0 && n <= 65536);
 		if (n > 0 && write(p[1], rd.mem, rd.len) < 0) {
 			assert_int_equal(errno, EFAULT);
