@@ -182,6 +182,7 @@ int zcd_ctl_mount_start(struct zcd_ctx *ctx)
 		 ctx->opts.allow_other ? ",allow_other" : "",
 		 ctx->opts.default_permissions ? ",default_permissions" : "");
 	m->se = fuse_session_new(&args, &side_ops, sizeof(side_ops), ctx);
+	fuse_opt_free_args(&args); /* parsing may have made a copy of its own */
 	if (!m->se || fuse_session_mount(m->se, m->path) != 0) {
 		rc = -EIO;
 		zc_log(ZC_LOG_WARNING, "control mount on %s failed: control files stay in the mount, "
