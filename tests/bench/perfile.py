@@ -152,6 +152,9 @@ def run_config(cfg, src, mnt, data, tests, reps_seed, log, res):
         rec(test, v, reqs, unit)
 
     names, ntree = data["names"], data["ntree"]
+    # every configuration's git status starts from an index refreshed on the backing (the one
+    # before may have rewritten it)
+    sh("git status --porcelain >/dev/null", cwd=os.path.join(src, "repo"))
     # the backing's copy of the dataset is in its page cache, the mount's is empty
     sh(f"cat {' '.join(os.path.join(src, 'ds', n) for n in names[:1])} >/dev/null")
     subprocess.run(f"find {src}/ds -type f -exec cat {{}} + >/dev/null", shell=True)
