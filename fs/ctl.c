@@ -157,20 +157,6 @@ static int append_lines(struct zcd_ctx *ctx, char **text, size_t *len,
 	return 0;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
-}
-
 /* Every series carries the mount's labels (-o name=, -o node=; opts.h), so two mounts' stats
  * scraped together share none; the JSON says them once, as "labels". */
 static int add_labels(struct zcd_ctx *ctx, enum node_kind k, char **text, size_t *len)
@@ -187,9 +173,9 @@ static int add_labels(struct zcd_ctx *ctx, enum node_kind k, char **text, size_t
 		rc = f ? 0 : -ENOMEM;
 		if (f) {
 			fputs("{\"labels\":{\"mount\":", f);
-			json_string(f, ctx->opts.name_label ? ctx->opts.name_label : "");
+			zc_json_string(f, ctx->opts.name_label ? ctx->opts.name_label : "");
 			fputs(",\"node\":", f);
-			json_string(f, ctx->opts.node_label ? ctx->opts.node_label : "");
+			zc_json_string(f, ctx->opts.node_label ? ctx->opts.node_label : "");
 			fprintf(f, "},%s", **text == '{' ? *text + 1 : *text);
 			rc = fclose(f) == 0 ? 0 : -ENOMEM;
 		}

@@ -298,21 +298,30 @@ static void on_fan_event(struct zcd_ctx *ctx, struct zcd_watch *w, const struct 
 		zcd_inode_unpin(ctx, obj);
 }
 
-static void read_fanotify(struct zcd_ctx *ctx, struct zcd_watch *w, char *buf)
+/* One buffer of events: its length, or 0 when drained (or the watch failed: given up). */
+static ssize_t read_events(struct zcd_ctx *ctx, struct zcd_watch *w, char *buf)
 {
 	for (;;) {
 		ssize_t n = read(w->fd, buf, BUF_BYTES);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			give_up(ctx, w, -errno);
+		return 0;
+	}
+}
+
+static void read_fanotify(struct zcd_ctx *ctx, struct zcd_watch *w, char *buf)
+{
+	ssize_t n;
+
+	while ((n = read_events(ctx, w, buf)) > 0) {
 		struct zc_fanev ev;
 		size_t off = 0;
 		int rc;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				give_up(ctx, w, -errno);
-			return;
-		}
 		while ((rc = zc_fanev_next(buf, (size_t)n, &off, &ev)) > 0) {
 			if (ev.overflow)
 				lost_events(ctx, w);
@@ -387,15 +396,9 @@ static void on_inotify_event(struct zcd_ctx *ctx, struct zcd_watch *w, const str
 
 static void read_inotify(struct zcd_ctx *ctx, struct zcd_watch *w, char *buf)
 {
-	for (;;) {
-		ssize_t n = read(w->fd, buf, BUF_BYTES);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				give_up(ctx, w, -errno);
-			return;
-		}
+	ssize_t n;
+
+	while ((n = read_events(ctx, w, buf)) > 0) {
 		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
 			const struct inotify_event *ie = (const void *)(buf + off);
 			on_inotify_event(ctx, w, ie);

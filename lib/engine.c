@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine_int.h"
+#include "zc/fanev.h"
 #include "zc/log.h"
 #include "zc/stats.h"
 
@@ -242,21 +243,8 @@ void zc_file_close(struct zc_file *f)
 
 bool zc_close_may_fail(int fd)
 {
-	/* f_type values of filesystems whose file_operations have no ->flush */
-	static const unsigned long local[] = {
-		0xEF53,     /* ext2/3/4 */
-		0x58465342, /* xfs */
-		0x9123683E, /* btrfs */
-		0x01021994, /* tmpfs */
-		0xF2F52010, /* f2fs */
-		0xCA451A4E, /* bcachefs */
-	};
+	/* Local filesystems' file_operations have no ->flush: a close there never fails. */
 	struct statfs sf;
 
-	if (fstatfs(fd, &sf) < 0)
-		return true;
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if ((unsigned long)sf.f_type == local[i])
-			return false;
-	return true;
+	return fstatfs(fd, &sf) < 0 || !zc_fs_is_local((unsigned long)sf.f_type);
 }

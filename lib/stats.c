@@ -40,6 +40,20 @@ static const char *const op_names[ZC_OP_COUNT] = { ZC_OPS_LIST(ZC_OP_NAME) };
 #define ADD(field, v) atomic_fetch_add_explicit(&(field), (v), memory_order_relaxed)
 #define LOAD(field) atomic_load_explicit(&(field), memory_order_relaxed)
 
+void zc_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
 const char *zc_op_name(enum zc_op op)
 {
 	return (unsigned)op < ZC_OP_COUNT ? op_names[op] : "?";

@@ -202,7 +202,7 @@ int zctl_cmd_bench(int argc, char **argv)
 	if (zctl_opt_json)
 		printf("{\"file\":");
 	if (zctl_opt_json) {
-		zctl_json_string(stdout, file);
+		zc_json_string(stdout, file);
 		printf(",\"results\":[");
 	} else {
 		printf("%-11s %-5s %9s %12s %12s  %s\n", "mode", "cache", "MB/s", "cpu s/GiB", "ctxsw/GiB",
@@ -281,7 +281,7 @@ int zctl_cmd_bench(int argc, char **argv)
 				       "\"mb_per_s\":%.1f,\"daemon_cpu_s_per_gib\":%.4f,\"ctxsw_per_gib\":%.0f,"
 				       "\"daemon_reads\":%.0f,\"copies\":", first ? "" : ",", mn, warm ? "warm" : "cold",
 				       (unsigned long long)bytes, el, mbps, cpu, cs, b.reads[mi] - a.reads[mi]);
-				zctl_json_string(stdout, copies[mi]);
+				zc_json_string(stdout, copies[mi]);
 				printf("}");
 				first = false;
 			} else {

@@ -42,12 +42,12 @@ static void report(struct doctor *d, enum level lv, const char *check, const cha
 		d->warns++;
 	if (zctl_opt_json) {
 		printf("%s{\"check\":", d->n ? "," : "");
-		zctl_json_string(stdout, check);
+		zc_json_string(stdout, check);
 		printf(",\"status\":\"%s\",\"detail\":", level_name[lv]);
-		zctl_json_string(stdout, detail);
+		zc_json_string(stdout, detail);
 		printf(",\"fix\":");
 		if (fix && lv != OK)
-			zctl_json_string(stdout, fix);
+			zc_json_string(stdout, fix);
 		else
 			printf("null");
 		printf("}");

@@ -172,7 +172,7 @@ static int summary(const char *reply, double secs)
 			zctl_reply_get(reply, keys[i], v, sizeof(v));
 			printf("%s\"%s\":", i ? "," : "", keys[i]);
 			if (strcmp(keys[i], "state") == 0)
-				zctl_json_string(stdout, v);
+				zc_json_string(stdout, v);
 			else
 				printf("%s", v[0] ? v : "0");
 		}

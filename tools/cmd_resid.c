@@ -352,7 +352,7 @@ static int residency_one(const char *arg, bool recursive, bool verbose, bool *fi
 		if (zctl_opt_json) {
 			printf("%s{\"path\":", *first_json ? "" : ",");
 			*first_json = false;
-			zctl_json_string(stdout, l.path[i]);
+			zc_json_string(stdout, l.path[i]);
 			printf(",\"file_bytes\":%llu,\"pages\":%llu", (unsigned long long)r.file_bytes,
 			       (unsigned long long)r.total_pages);
 			if (on_zcfs) {

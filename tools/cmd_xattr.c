@@ -124,12 +124,12 @@ int zctl_cmd_xattr(int argc, char **argv)
 			v[n] = '\0';
 		if (zctl_opt_json) {
 			printf("%s{\"path\":", i > first ? "," : "");
-			zctl_json_string(stdout, p);
+			zc_json_string(stdout, p);
 			printf(",\"%s\":", what);
 			if (n < 0)
 				printf("null}");
 			else {
-				zctl_json_string(stdout, v);
+				zc_json_string(stdout, v);
 				printf("}");
 			}
 		} else {
@@ -207,15 +207,15 @@ int zctl_cmd_effective(int argc, char **argv)
 		split_effective(v, mode, msrc, cache, csrc, 128);
 		if (zctl_opt_json) {
 			printf("%s{\"path\":", any ? "," : "");
-			zctl_json_string(stdout, argv[i]);
+			zc_json_string(stdout, argv[i]);
 			printf(",\"mode\":");
-			zctl_json_string(stdout, mode);
+			zc_json_string(stdout, mode);
 			printf(",\"mode_source\":");
-			zctl_json_string(stdout, msrc);
+			zc_json_string(stdout, msrc);
 			printf(",\"cache\":");
-			zctl_json_string(stdout, cache);
+			zc_json_string(stdout, cache);
 			printf(",\"cache_source\":");
-			zctl_json_string(stdout, csrc);
+			zc_json_string(stdout, csrc);
 			printf("}");
 		} else {
 			printf("%s: mode=%s (from %s) cache=%s (from %s)\n", argv[i], mode, msrc, cache, csrc);

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "zc/stats.h" /* zc_json_string */
+
 /* Exit codes (documented in zcfsctl(1)). */
 enum {
 	ZCTL_EXIT_OK = 0,
@@ -68,7 +70,6 @@ bool zctl_path_needs_escape(const char *path);
 /* Output helpers. */
 void zctl_human_bytes(uint64_t bytes, char *buf, size_t len); /* "1.5 GiB" */
 bool zctl_json_mode(void);
-void zctl_json_string(FILE *f, const char *s); /* a JSON string literal with escapes */
 int zctl_term_width(void); /* of stderr/stdout when a terminal, else 80 */
 
 /* Progress bar on stderr, only when stderr is a terminal. */

@@ -5,6 +5,7 @@
 #define ZC_STATS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "zc/mode.h"
@@ -111,6 +112,8 @@ int zc_stats_render_prom(const struct zc_stats_snap *snap, char **out, size_t *l
 int zc_stats_render_json(const struct zc_stats_snap *snap, char **out, size_t *len);
 
 const char *zc_op_name(enum zc_op op);
+/* Write s to f as a JSON string literal ("..." with \\, \" and \u00XX escapes). */
+void zc_json_string(FILE *f, const char *s);
 /* Upper bound of bucket i in microseconds; UINT64_MAX for the last (+Inf). */
 uint64_t zc_stats_bucket_le_us(unsigned i);
 
