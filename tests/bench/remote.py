@@ -23,11 +23,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 here = os.path.dirname(os.path.realpath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "pylib"))
+sys.path.insert(0, here)
 import remotebed  # noqa: E402
 from zcfstest import Mount  # noqa: E402
 
@@ -49,30 +49,7 @@ print(time.monotonic() - t0, total)
 '''
 
 
-def epoch(root, order, readers, compute):
-    idx = [0]
-    lock = threading.Lock()
-
-    def run():
-        while True:
-            with lock:
-                i = idx[0]
-                idx[0] += 1
-            if i >= len(order):
-                return
-            with open(os.path.join(root, order[i]), "rb") as f:
-                while f.read(1 << 20):
-                    pass
-            if compute:
-                time.sleep(compute)
-
-    ts = [threading.Thread(target=run) for _ in range(readers)]
-    t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return time.monotonic() - t0
+from epoch import epoch  # noqa: E402 (the same loader as the local plan benchmark)
 
 
 def torch_epoch(root, order, compute, top):
