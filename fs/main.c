@@ -200,6 +200,7 @@ static const struct fuse_lowlevel_ops zcd_ops = {
 	.fallocate = zcd_fallocate,
 	.copy_file_range = zcd_copy_file_range,
 	.lseek = zcd_lseek,
+	.ioctl = zcd_ioctl,
 };
 
 /* /dev/fuse missing: say why, and load the module when we can. */

@@ -63,6 +63,8 @@ void zcd_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			 struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
 			 struct fuse_file_info *fi_out, size_t len, int flags);
 void zcd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi);
+void zcd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+	       unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);
 void zcd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock);
 void zcd_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock,
 	       int sleep);

@@ -322,6 +322,16 @@ void zcd_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fus
 	fuse_reply_lseek(req, res);
 }
 
+/* The kernel forwards every ioctl a FUSE file gets, TCGETS too: isatty(3), which Python's open()
+ * calls on every file, costs a round trip on any FUSE filesystem (the kernel does not remember
+ * the answer). None is passed to the backing file; this one answers at once, and is counted. */
+void zcd_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+	       unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	zcd_count_ok(req, ZC_OP_ioctl);
+	fuse_reply_err(req, ENOTTY);
+}
+
 /* POSIX locks become open-file-description locks on the handle's own backing descriptor, so
  * two processes locking through the mount conflict with each other and with local users. */
 void zcd_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock)

@@ -9,8 +9,10 @@ time, 1.00 = as fast) and requests per file. Not a CI test: needs root and a qui
 
 Workloads (files from /usr/include, a dataset of small files):
   epoch1/epoch2/epoch3  a DataLoader-like epoch (4 worker processes, batches of 32, each file read
-                        whole after open+fstat) over N x 100 KiB, on a fresh mount with the
-                        backing cached, then again twice on the same mount
+                        whole after open+fstat with Python's open(), whose isatty costs an IOCTL
+                        round trip on any FUSE filesystem) over N x 100 KiB, on a fresh mount
+                        with the backing cached, then again twice on the same mount
+  epoch4raw             a fourth epoch read with open(2)/read(2), as a C reader (no isatty)
   tarx, tarc            tar x of the tarball into the mount, tar c of the tree to a pipe
   lsR1, lsR2            ls -lR of the tree, twice
   rsync                 rsync -a of the tree to a sibling inside the mount
@@ -55,16 +57,23 @@ def drop_caches():
 
 # ---- the DataLoader-like epoch ----
 
-def _worker(root, names, batches, q):
+def _worker(root, names, batches, q, raw):
     for b in iter(q.get, None):
         for i in batches[b]:
-            with open(os.path.join(root, names[i]), "rb") as f:
+            if raw:  # open(2)/fstat/read/close, as a C reader (no isatty: no IOCTL on FUSE)
+                fd = os.open(os.path.join(root, names[i]), os.O_RDONLY)
+                os.fstat(fd)
+                while os.read(fd, 1 << 20):
+                    pass
+                os.close(fd)
+                continue
+            with open(os.path.join(root, names[i]), "rb") as f:  # Python's (PIL's, numpy's)
                 os.fstat(f.fileno())
                 while f.read(1 << 20):
                     pass
 
 
-def epoch(root, names, seed, workers=4, batch=32):
+def epoch(root, names, seed, workers=4, batch=32, raw=False):
     order = list(range(len(names)))
     random.Random(seed).shuffle(order)
     batches = [order[i:i + batch] for i in range(0, len(order), batch)]
@@ -73,7 +82,7 @@ def epoch(root, names, seed, workers=4, batch=32):
         q.put(b)
     for _ in range(workers):
         q.put(None)
-    ps = [mp.Process(target=_worker, args=(root, names, batches, q)) for _ in range(workers)]
+    ps = [mp.Process(target=_worker, args=(root, names, batches, q, raw)) for _ in range(workers)]
     t = time.monotonic()
     for p in ps:
         p.start()
@@ -165,6 +174,7 @@ def run_config(cfg, src, mnt, data, tests, reps_seed, log, res):
             timed("epoch1", lambda: epoch(ds, names, reps_seed), len(names))
             timed("epoch2", lambda: epoch(ds, names, reps_seed + 1), len(names))
             timed("epoch3", lambda: epoch(ds, names, reps_seed + 2), len(names))
+            timed("epoch4raw", lambda: epoch(ds, names, reps_seed + 3, raw=True), len(names))
         if cfg.name.endswith("-ro"):
             return  # the read-only profile: epochs only
         w = os.path.join(root, "w")
@@ -258,7 +268,7 @@ def pgbench(root, data):
 
 # ---- report ----
 
-ORDER = ["epoch1", "epoch2", "epoch3", "tarx", "lsR1", "lsR2", "tarc", "rsync", "gitstatus1",
+ORDER = ["epoch1", "epoch2", "epoch3", "epoch4raw", "tarx", "lsR1", "lsR2", "tarc", "rsync", "gitstatus1",
          "gitstatus2", "findcold", "rm", "sqlite", "pgbench"]
 
 

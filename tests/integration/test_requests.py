@@ -75,13 +75,24 @@ def run(opts, noopen):
         time.sleep(1.5)  # past the 1 s an unwatched backing gets
         expect(f"[{tag}] stat of a known file 1.5 s later", cnt.delta(lambda: os.stat(f"{M}/d/f0")), {})
 
-        def read():
-            with open(f"{M}/d/f1", "rb") as f:
-                assert f.read() == b"x" * 10000
+        def read():  # open(2), fstat, read to the end, close: what a C reader does
+            fd = os.open(f"{M}/d/f1", os.O_RDONLY)
+            try:
+                os.fstat(fd)
+                assert os.read(fd, 65536) == b"x" * 10000 and os.read(fd, 65536) == b""
+            finally:
+                os.close(fd)
         read()  # LOOKUP, (OPEN), READ
         read()  # the kernel asks once for the atime its READ made stale (GETATTR)
         expect(f"[{tag}] open, fstat, read and close of an unchanged cached file",
                cnt.delta(read), {} if noopen else {"open": 1, "release": 1})
+
+        def pyread():  # Python's open() also asks isatty(): the kernel forwards the TCGETS
+            with open(f"{M}/d/f1", "rb") as f:
+                assert f.read() == b"x" * 10000
+        want = {"ioctl": 1} if noopen else {"open": 1, "release": 1, "ioctl": 1}
+        expect(f"[{tag}] the same with Python's open() (an IOCTL for its isatty)",
+               cnt.delta(pyread), want)
 
         os.listdir(f"{M}/d")  # READDIR, cached by the kernel
         os.listdir(f"{M}/d")  # a GETATTR for the atime the READDIR made stale

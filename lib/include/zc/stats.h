@@ -16,7 +16,7 @@
 	X(rmdir) X(symlink) X(rename) X(link) X(open) X(read) X(write) X(flush) X(release)     \
 	X(fsync) X(opendir) X(readdir) X(releasedir) X(fsyncdir) X(statfs) X(setxattr)         \
 	X(getxattr) X(listxattr) X(removexattr) X(create) X(getlk) X(setlk) X(flock)            \
-	X(fallocate) X(copy_file_range) X(lseek) X(access)
+	X(fallocate) X(copy_file_range) X(lseek) X(access) X(ioctl)
 
 #define ZC_OP_ENUM(name) ZC_OP_##name,
 enum zc_op { ZC_OPS_LIST(ZC_OP_ENUM) ZC_OP_COUNT };
