@@ -60,6 +60,7 @@ struct zcd_ctx {
 	bool no_opendir;            /* directories open without OPENDIR (negotiated); after init */
 	bool no_open;               /* -o noopen in effect: files open without OPEN; after init */
 	_Atomic int imp_count;      /* implicit handles (file.h) */
+	_Atomic uint64_t route_gen; /* routing xattrs changed (route.h): implicit handles re-route */
 	struct zcd_file *imp_head, *imp_tail; /* those in slots, oldest first; tbl.lock */
 	_Atomic bool uring_seen;    /* a request arrived over io_uring */
 	bool locks_local;           /* locks left to the kernel (io_uring, lockwait.h); after init */

@@ -46,6 +46,7 @@ struct zcd_file {
 	bool readable;           /* implicit: and for reading (O_RDWR) */
 	_Atomic unsigned refs;   /* implicit: the inode's slot, and each request using it */
 	_Atomic uint64_t used_ns; /* implicit: last use, for the sweep */
+	uint64_t route_gen;      /* implicit: ctx->route_gen when routed */
 	struct zcd_file *iprev, *inext; /* implicit: ctx's list while in a slot, oldest first;
 					 * tbl->lock */
 };
@@ -581,6 +582,7 @@ static struct zcd_file *implicit_from_fd(struct zcd_ctx *ctx, struct zcd_inode *
 	f->readable = readable;
 	atomic_init(&f->refs, 1);
 	atomic_init(&f->used_ns, now_ns());
+	f->route_gen = atomic_load(&ctx->route_gen);
 	zcd_route(ctx, in, fd, &route);
 	mode = route.mode;
 	/* Without an OPEN there is no reply to put a passthrough backing file or FOPEN_DIRECT_IO
@@ -672,13 +674,28 @@ struct zcd_file *zcd_file_implicit_get(fuse_req_t req, struct zcd_inode *in, boo
 	struct zcd_ctx *ctx = zcd_ctx(req);
 	struct zcd_file *f;
 
+	struct zcd_file *stale = NULL;
+
 	pthread_mutex_lock(&ctx->tbl.lock);
 	f = write ? in->imp_w : in->imp_r;
-	if (!f && !write && in->imp_w && in->imp_w->readable)
+	if (f && f->route_gen != atomic_load(&ctx->route_gen)) {
+		/* A routing xattr changed: the next read gets the engine it asks for now (requests
+		 * still using this one finish with it). */
+		if (f == in->imp_r)
+			in->imp_r = NULL;
+		else
+			in->imp_w = NULL;
+		imp_unlink_locked(ctx, f);
+		stale = f;
+		f = NULL;
+	}
+	if (!f && !write && in->imp_w && in->imp_w->readable &&
+	    in->imp_w->route_gen == atomic_load(&ctx->route_gen))
 		f = in->imp_w; /* a read-write handle serves reads too */
 	if (f)
 		atomic_fetch_add(&f->refs, 1);
 	pthread_mutex_unlock(&ctx->tbl.lock);
+	zcd_file_implicit_put(ctx, stale);
 	if (f) {
 		atomic_store(&f->used_ns, now_ns());
 		return f;

@@ -2,6 +2,7 @@
  * each level's xattrs through its descriptor (one listxattr tells when there are none). */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,4 +192,5 @@ void zcd_route_invalidate(struct zcd_ctx *ctx, struct zcd_inode *in)
 	pthread_mutex_lock(&ctx->tbl.lock);
 	in->xa_stamp_ms = 0;
 	pthread_mutex_unlock(&ctx->tbl.lock);
+	atomic_fetch_add(&ctx->route_gen, 1); /* implicit handles route again (file.h) */
 }
