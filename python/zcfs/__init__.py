@@ -135,8 +135,8 @@ class Mount:
 
     # ---- the control file ----
 
-    def _ctl(self, text):
-        """Write one command (or a plan) to ctl, read the reply; -> {key: value} after "ok"."""
+    def _exchange(self, text):
+        """Write one command (or a plan) to ctl and read the whole reply; raise on an error reply."""
         data = text.encode("utf-8", "surrogateescape")
         if not data.endswith(b"\n"):
             data += b"\n"
@@ -155,11 +155,16 @@ class Mount:
         finally:
             os.close(fd)
         reply = b"".join(chunks).decode("utf-8", "surrogateescape")
-        first, _, rest = reply.partition("\n")
+        first = reply.partition("\n")[0]
         if first != "ok":
             name, _, msg = first.partition(": ")
             code = getattr(_errno, name.replace("error ", "", 1).strip(), _errno.EIO)
             raise ZcfsError(code, msg or first)
+        return reply
+
+    def _ctl(self, text):
+        """Write one command (or a plan) to ctl, read the reply; -> {key: value} after "ok"."""
+        rest = self._exchange(text).partition("\n")[2]
         out, files = {}, []
         for line in rest.splitlines():
             k, sep, v = line.partition("=")
@@ -272,7 +277,7 @@ class Mount:
 
     def plans(self):
         """Every plan the daemon keeps, as status dicts (active ones first)."""
-        reply = self._ctl_raw("plan status")
+        reply = self._exchange("plan status")
         out, cur = [], None
         for line in reply.splitlines()[1:]:
             k, _, v = line.partition("=")
@@ -282,23 +287,6 @@ class Mount:
             if cur is not None:
                 cur[k] = _value(v)
         return out
-
-    def _ctl_raw(self, cmd):
-        fd = os.open(os.path.join(self.ctl_dir, "ctl"), os.O_RDWR | os.O_CLOEXEC)
-        try:
-            os.write(fd, (cmd + "\n").encode())
-            chunks = []
-            while True:
-                c = os.read(fd, 1 << 20)
-                if not c:
-                    break
-                chunks.append(c)
-        finally:
-            os.close(fd)
-        reply = b"".join(chunks).decode("utf-8", "surrogateescape")
-        if not reply.startswith("ok"):
-            raise ZcfsError(_errno.EIO, reply.split("\n", 1)[0])
-        return reply
 
     def __repr__(self):
         return f"<zcfs.Mount {self.root}>"
