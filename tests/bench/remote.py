@@ -30,6 +30,7 @@ sys.path.insert(0, os.path.join(here, "..", "pylib"))
 sys.path.insert(0, here)
 import remotebed  # noqa: E402
 from zcfstest import Mount  # noqa: E402
+from epoch import status  # noqa: E402
 
 TORCH_JOB = r'''
 import os, sys, time, torch
@@ -59,11 +60,6 @@ def torch_epoch(root, order, compute, top):
     out = subprocess.run(["/usr/bin/python3", "-c", TORCH_JOB, root, lst, str(compute)],
                          capture_output=True, text=True, check=True).stdout.split()
     return float(out[0])
-
-
-def status(m, pid):
-    r = m.ctl(f"plan status {pid}")
-    return dict(l.split("=", 1) for l in r.splitlines()[1:] if "=" in l)
 
 
 def main():
