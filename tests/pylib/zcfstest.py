@@ -51,6 +51,16 @@ def prom_problems(text):
     sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{((?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*)\})? '
                         r'(-?[0-9.e+-]+|\+Inf|-Inf|NaN)$')
     fam = None
+
+    def enter(ln, name):
+        """The family a line at ln belongs to is name: close the current one if it changes."""
+        if name != fam:
+            if name in closed:
+                bad.append(f"{ln}: family {name} again after others")
+            if fam:
+                closed.add(fam)
+        return name
+
     for ln, line in enumerate(text.splitlines(), 1):
         if line.startswith("# HELP ") or line.startswith("# TYPE "):
             name = line.split()[2]
@@ -58,12 +68,7 @@ def prom_problems(text):
             if name in seen:
                 bad.append(f"{ln}: second {line[2:6]} for {name}")
             seen.add(name)
-            if fam != name:
-                if name in closed:
-                    bad.append(f"{ln}: family {name} again after others")
-                if fam:
-                    closed.add(fam)
-                fam = name
+            fam = enter(ln, name)
             continue
         if not line or line.startswith("#"):
             continue
@@ -72,13 +77,7 @@ def prom_problems(text):
             bad.append(f"{ln}: not a sample: {line!r}")
             continue
         name = m.group(1)
-        owner = fam if fam and name.startswith(fam) else name
-        if owner != fam:
-            if owner in closed:
-                bad.append(f"{ln}: family {owner} again after others")
-            if fam:
-                closed.add(fam)
-            fam = owner
+        fam = enter(ln, fam if fam and name.startswith(fam) else name)
         key = (name, tuple(sorted(prom_labels(m.group(3) or "").items())))
         if key in series:
             bad.append(f"{ln}: duplicate series {line.rsplit(' ', 1)[0]}")
