@@ -35,6 +35,11 @@ static int parse_line(char *line, struct zc_rule *r, char *err, size_t errlen)
 	memset(r, 0, sizeof(*r));
 	if (strchr(tok, '=') && (strncmp(tok, "mode=", 5) == 0 || strncmp(tok, "cache=", 6) == 0))
 		return snprintf(err, errlen, "missing pattern before '%s'", tok), -1;
+	/* Stripped at the start of the file, refused elsewhere (a concatenated file's mark): an
+	 * invisible first character would make a pattern no one can read or dump back. */
+	if (strncmp(tok, "\xef\xbb\xbf", 3) == 0)
+		return snprintf(err, errlen, "byte order mark (U+FEFF) before a pattern; "
+			       "only the first line of a file may start with one"), -1;
 	if (zc_glob_check(tok, err, errlen) < 0)
 		return -1;
 	r->pattern = strdup(tok);

@@ -25,7 +25,13 @@ for t in rules ctl xattr glob opts; do
   else
     echo "fuzz $t FAILED:"; grep -E 'ERROR|Assertion|SUMMARY|runtime error|in LLVMFuzzerTestOneInput' "$work/$t.log" | head -20 ||
       tail -20 "$work/$t.log"
-    for a in "$work/$t-crash"/*; do [ -f "$a" ] && { echo "input ($a):"; od -c "$a" | head -5; }; done
+    mkdir -p "$dir/crashes"
+    for a in "$work/$t-crash"/*; do
+      [ -f "$a" ] || continue
+      cp "$a" "$dir/crashes/$t-$(basename "$a")"
+      echo "input (kept as $dir/crashes/$t-$(basename "$a"); replay: $dir/tests/fuzz/fuzz_$t FILE):"
+      od -c "$a" | head -12
+    done
     status=1
   fi
 done

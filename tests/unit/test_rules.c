@@ -107,6 +107,14 @@ static void test_rules_skip_a_byte_order_mark(void **state)
 	assert_string_equal(dump, "*.bin mode=passthrough  # r.conf:1\n");
 	free(dump);
 	zc_rules_free(r);
+
+	/* Further down (two files concatenated) it would be an invisible first character of a
+	 * pattern, one that the dump could not give back: refused with the line. */
+	const char *cat = "# a\n\xef\xbb\xbf*.bin cache=keep\n";
+	r = NULL;
+	assert_int_equal(zc_rules_parse(cat, strlen(cat), "r.conf", &r, err, sizeof(err)), -EINVAL);
+	assert_null(r);
+	assert_non_null(strstr(err, "r.conf:2: byte order mark"));
 }
 
 static void test_rules_load_reads_a_file(void **state)
