@@ -224,6 +224,22 @@ static void give_up(struct zcd_ctx *ctx, struct zcd_watch *w, int err)
 	zcd_notify_inval_all(ctx);
 }
 
+/* Drop in's inotify watch from the index (the kernel's side is removed or already gone).
+ * tbl->lock held. */
+static void forget_wd_locked(struct zcd_watch *w, struct zcd_inode *in)
+{
+	for (struct wd_node **pp = &w->wds[(unsigned)in->watch_wd % WD_BUCKETS]; *pp;
+	     pp = &(*pp)->next)
+		if ((*pp)->in == in) {
+			struct wd_node *n = *pp;
+			*pp = n->next;
+			free(n);
+			w->nwatches--;
+			break;
+		}
+	in->watch_wd = 0;
+}
+
 /* ---- what a change means for the kernel's caches ---- */
 
 /* Does the kernel already know obj as name in dir? Then an event that put obj there (a
@@ -364,10 +380,12 @@ static void on_inotify_event(struct zcd_ctx *ctx, struct zcd_watch *w, const str
 			dir = n->in;
 			if (dir != &ctx->root)
 				dir->pins++;
-			if (ie->mask & IN_IGNORED) /* the directory is gone, its watch with it */
-				dir->watch_wd = 0;
 			break;
 		}
+	/* The directory is gone (its backing inode evicted once no descriptor held it), its
+	 * watch with it: the entry may live on in the table, the node must not. */
+	if (dir && (ie->mask & IN_IGNORED))
+		forget_wd_locked(w, dir);
 	pthread_mutex_unlock(&ctx->tbl.lock);
 	if (!dir)
 		return;
@@ -679,20 +697,13 @@ void zcd_watch_track(struct zcd_ctx *ctx, struct zcd_inode *in, int fd)
 void zcd_watch_untrack_locked(struct zcd_ctx *ctx, struct zcd_inode *in)
 {
 	struct zcd_watch *w = ctx->watch;
-	struct wd_node **pp;
+	int wd;
 
 	if (!w || in->watch_wd <= 0)
 		return;
-	for (pp = &w->wds[(unsigned)in->watch_wd % WD_BUCKETS]; *pp; pp = &(*pp)->next)
-		if ((*pp)->in == in) {
-			struct wd_node *n = *pp;
-			*pp = n->next;
-			free(n);
-			w->nwatches--;
-			break;
-		}
-	inotify_rm_watch(w->fd, in->watch_wd); /* EINVAL if the directory went already */
-	in->watch_wd = 0;
+	wd = in->watch_wd;
+	forget_wd_locked(w, in);
+	inotify_rm_watch(w->fd, wd); /* EINVAL if the directory went already */
 }
 
 void zcd_watch_add_fs(struct zcd_ctx *ctx, int dirfd)

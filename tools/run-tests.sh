@@ -40,7 +40,7 @@ run_suite() { # build-dir "test names or empty for all" meson-setup-args...
 # faults, descriptors, passthrough, plans); the long model and scale runs stay in the 3.18 build.
 asan_tests="smoke mount options passthrough mmap-apps zcfsctl control-plane posix
   faults-truncate faults-replace faults-interrupt faults-sigkill faults-ownwrites rename-race nested-mount
-  fds prefetch zcfsctl-edges remote-s3fs remote-nodes requests posix-noopen"
+  fds prefetch zcfsctl-edges remote-s3fs remote-nodes requests posix-noopen watch"
 # On libfuse 3.14: whatever negotiates or replies differently there (init, splice, mmap of
 # direct-I/O files, killpriv, notify, passthrough's fallback), and the models.
 t314_tests="smoke mount options passthrough mmap-apps zcfsctl control-plane routing posix

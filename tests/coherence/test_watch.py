@@ -23,6 +23,12 @@ def config(mnt):
     return open(os.path.join(mnt, ".zcfs", "config")).read()
 
 
+def watched(mnt):
+    """How many directories the inotify watch covers (from .zcfs/config)."""
+    line = [l for l in config(mnt).splitlines() if l.startswith("watching=inotify")][0]
+    return int(line.split("(", 1)[1].split()[0])
+
+
 def main():
     require_fuse()
     top, S, M = temp_tree("zcfs-watch.")
@@ -70,6 +76,44 @@ def main():
         finally:
             mnt.close()
         ok("inotify queue overflowed while the daemon was stopped: every cached name and attribute dropped, changes seen")
+
+        # inotify with a small descriptor cache: directories removed on the backing while the
+        # kernel still holds them (a process inside each) lose their watch at once (IN_IGNORED);
+        # the index must let go of them then, not when the kernel forgets them later
+        for i in range(60):
+            os.makedirs(f"{S}/dirs/d{i}/sub")
+        mnt = Mount(ZCFS, S, M, ["watch=inotify", "fd_cache=16"], os.path.join(top, "log"))
+        try:
+            base = watched(M)
+            r, w = os.pipe()
+            holders = []
+            for i in range(60):
+                pid = os.fork()
+                if pid == 0:
+                    os.chdir(f"{M}/dirs/d{i}/sub")
+                    os.close(w)
+                    os.read(r, 1)
+                    os._exit(0)
+                holders.append(pid)
+            os.close(r)
+            deadline = time.time() + 10
+            while watched(M) < base + 121 and time.time() < deadline:
+                time.sleep(0.05)
+            assert watched(M) >= base + 121, config(M)
+            os.system(f"rm -rf {S}/dirs")
+            time.sleep(0.3)
+            os.close(w)
+            for pid in holders:
+                os.waitpid(pid, 0)
+            with open("/proc/sys/vm/drop_caches", "w") as f:
+                f.write("2\n")
+            deadline = time.time() + 10
+            while watched(M) > base and time.time() < deadline:
+                time.sleep(0.05)
+            assert watched(M) == base, config(M)
+        finally:
+            mnt.close()  # the daemon walks what is left of the index: ASan sees any stale node
+        ok("inotify, fd_cache=16: 120 directories removed under processes inside them let go of their watches")
 
         # a FUSE backing (zcfs over zcfs): not watched, the short timeouts
         M2 = os.path.join(top, "mnt2")
