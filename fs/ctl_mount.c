@@ -132,6 +132,14 @@ static void clear_dead(const char *base)
 	closedir(d);
 }
 
+static bool own_dir(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
 /* The directory to mount on: -o ctl_dir, or a new one of our own. */
 static int choose_dir(struct zcd_ctx *ctx, struct zcd_ctl_mount *m)
 {
@@ -151,12 +159,18 @@ static int choose_dir(struct zcd_ctx *ctx, struct zcd_ctl_mount *m)
 		snprintf(base, sizeof(base), "/tmp/zcfs-%u", (unsigned)getuid());
 	if (mkdir(base, dmode) < 0 && errno != EEXIST)
 		return -errno;
+	/* Only a directory of our own that no one else may write in (in /tmp another user could
+	 * have made it first, or put a symlink there). */
+	if (!own_dir(base))
+		return -EPERM;
 	if (ctx->opts.allow_other)
 		chmod(base, 0755); /* other users reach their control files through it */
 	clear_dead(base);
 	snprintf(m->path, sizeof(m->path), "%s/ctl.%ld", base, (long)getpid());
 	if (mkdir(m->path, 0755) < 0 && errno != EEXIST)
 		return -errno;
+	if (!own_dir(m->path))
+		return -EPERM;
 	m->made_dir = true;
 	return 0;
 }
