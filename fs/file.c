@@ -672,9 +672,7 @@ void zcd_file_implicit_adopt(struct zcd_ctx *ctx, struct zcd_inode *in, int fd, 
 struct zcd_file *zcd_file_implicit_get(fuse_req_t req, struct zcd_inode *in, bool write, int *err)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
-	struct zcd_file *f;
-
-	struct zcd_file *stale = NULL;
+	struct zcd_file *f, *stale = NULL;
 
 	pthread_mutex_lock(&ctx->tbl.lock);
 	f = write ? in->imp_w : in->imp_r;
