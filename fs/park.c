@@ -111,7 +111,8 @@ int zcd_park_take(struct zcd_ctx *ctx, struct zcd_inode *in, uid_t uid, int flag
 		return -ENOENT;
 	/* Only what the worker's own open would have been: read-only, nothing that changes the
 	 * file or how the descriptor behaves. */
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND | O_SYNC | O_DSYNC | O_PATH)))
+	if ((flags & O_ACCMODE) != O_RDONLY ||
+	    (flags & (O_TRUNC | O_APPEND | O_SYNC | O_DSYNC | O_PATH | O_DIRECT)))
 		return -ENOENT;
 	pthread_mutex_lock(&pk->lock);
 	i = find_locked(pk, in->dev, in->ino);
