@@ -110,6 +110,9 @@ static void zcd_init(void *userdata, struct fuse_conn_info *conn)
 			  ctx->opts.cache != ZC_CACHE_NONE; /* cache=none: every listing comes here */
 	if (ctx->opts.acl && (conn->capable & FUSE_CAP_POSIX_ACL))
 		conn->want |= FUSE_CAP_POSIX_ACL;
+	else if (ctx->opts.allow_other)
+		zc_log(ZC_LOG_WARNING, "the kernel cannot enforce POSIX ACLs on this mount: with "
+		       "allow_other, other users' access is checked against mode bits only");
 	/* -o noopen: the first OPEN answers ENOSYS and the kernel opens files itself from then on
 	 * (no OPEN, RELEASE or FLUSH). Its locks then cannot be ours (a lock's release would come
 	 * in a RELEASE or FLUSH that no longer comes), nor may it skip a truncation it thinks the

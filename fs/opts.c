@@ -498,6 +498,13 @@ int zcd_opts_check(struct zcd_opts *o)
 				"is checked by the kernel against the backing files' permissions\n");
 		return -EINVAL;
 	}
+	/* With other users, noacl would leave the kernel checking mode bits alone while the
+	 * daemon acts as root: an ACL that denies a user would not, one that grants would not. */
+	if (o->allow_other && !o->acl) {
+		fprintf(stderr, "zcfs: -o noacl cannot go with -o allow_other: other users' access "
+				"would be checked against mode bits only, not the backing files' ACLs\n");
+		return -EINVAL;
+	}
 	if (o->noopen && (o->mode == ZC_MODE_PASSTHROUGH || o->cache == ZC_CACHE_NONE ||
 			  o->cache == ZC_CACHE_DROP || o->writeback)) {
 		fprintf(stderr, "zcfs: -o noopen cannot go with %s: without an OPEN there is no reply to "

@@ -35,6 +35,7 @@ refuse mode=passthrough,writeback "-o mode=passthrough and -o writeback exclude 
 refuse cache=forever "bad -o cache=forever"
 refuse ctl=a/b "bad -o ctl=a/b"
 refuse allow_other "allow_other needs -o default_permissions"
+refuse allow_other,default_permissions,noacl "noacl cannot go with -o allow_other"
 refuse rules="$t/rules" "$t/rules:2:"
 refuse rules= "zcfs: -o rules= needs the path of a rules file"
 refuse rules="$t/nope" "rules file '$t/nope': No such file or directory"
