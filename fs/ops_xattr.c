@@ -3,6 +3,7 @@
  * read-only virtual attributes (effective routing, O_DIRECT alignment, residency, the control
  * directory's name), which getxattr answers and listxattr never lists. */
 #include <errno.h>
+#include <linux/limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -223,6 +224,41 @@ void zcd_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	free(buf);
 }
 
+/* The backing's names as the caller would list them: the daemon keeps CAP_SYS_ADMIN while it
+ * acts as the caller, so the kernel would list trusted.* names to anyone; only root sees them.
+ * Returns the length (what fits in size, or the whole length for size 0) or -errno. */
+static ssize_t list_visible(fuse_req_t req, struct zcd_inode *in, char *buf, size_t size)
+{
+	char *all, *out;
+	ssize_t n;
+	size_t len = 0;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return xattr_call(req, in, XOP_LIST, NULL, buf, size, 0);
+	all = malloc(XATTR_LIST_MAX);
+	if (!all)
+		return -ENOMEM;
+	n = xattr_call(req, in, XOP_LIST, NULL, all, XATTR_LIST_MAX, 0);
+	out = all;
+	for (ssize_t at = 0; n > 0 && at < n;) {
+		size_t l = strnlen(all + at, (size_t)(n - at)) + 1;
+		if (strncmp(all + at, "trusted.", 8) != 0) {
+			memmove(out + len, all + at, l);
+			len += l;
+		}
+		at += (ssize_t)l;
+	}
+	if (n >= 0 && size && len > size)
+		n = -ERANGE;
+	else if (n >= 0) {
+		if (size)
+			memcpy(buf, out, len);
+		n = (ssize_t)len;
+	}
+	free(all);
+	return n;
+}
+
 void zcd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	struct zcd_ctx *ctx = zcd_ctx(req);
@@ -242,7 +278,7 @@ void zcd_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (zcd_backing_keeps(ctx, ZC_XATTR_MODE))
 		n = zcd_backing_kept_xattr(req, in, ZCD_KX_LIST, NULL, buf, size, 0);
 	else
-		n = xattr_call(req, in, XOP_LIST, NULL, buf, size, 0);
+		n = list_visible(req, in, buf, size);
 	reply_sized(req, ZC_OP_listxattr, buf, n, size);
 	free(buf);
 }
