@@ -40,6 +40,7 @@ struct zcd_file {
 	_Atomic uint64_t next_retry_ns;
 	struct zcd_file *xprev, *xnext; /* on ctx's extra list while extra_fds; extra_lock */
 	bool on_extra;           /* extra_lock */
+	bool fd_append;          /* fd has O_APPEND (follows the caller's fcntl, file_write) */
 	/* An implicit handle (-o noopen): the inode's own, no OPEN made it, no RELEASE ends it. */
 	bool implicit;
 	bool writable;           /* implicit: opened for writing */
@@ -245,6 +246,7 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 	f->fd = fd;
 	f->inode = in;
 	f->uid = fuse_req_ctx(req)->uid;
+	f->fd_append = (zcd_file_backing_flags(ctx, fi->flags) & O_APPEND) != 0;
 #if ZC_HAVE_FUSE_KILLPRIV_V2
 	if (fi->kill_suidgid && op == ZC_OP_open) /* O_TRUNC by a caller without CAP_FSETID */
 		zcd_file_kill_privs(fd);
@@ -401,6 +403,13 @@ static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bu
 	if (fi->kill_suidgid)
 		zcd_file_kill_privs(f->fd);
 #endif
+	/* A caller's fcntl(F_SETFL) changes O_APPEND on its open file, which each WRITE carries:
+	 * the backing descriptor follows (writeback: the kernel appends itself). */
+	if (!f->implicit && !ctx->opts.writeback && !(fi->flags & O_APPEND) != !f->fd_append) {
+		int fl = fcntl(f->fd, F_GETFL);
+		if (fl >= 0 && fcntl(f->fd, F_SETFL, (fl & ~O_APPEND) | (fi->flags & O_APPEND)) == 0)
+			f->fd_append = (fi->flags & O_APPEND) != 0;
+	}
 	if (f->implicit && (fi->flags & (O_APPEND | O_SYNC | O_DSYNC)))
 		n = write_flagged(f->fd, bufv, size, off, fi->flags);
 	else

@@ -7,8 +7,9 @@ the paths the op touches) must be the same: a user gets through the mount exactl
 backing filesystem gives them, no more and no less. Covers search permission along the path,
 read/write/execute bits, sticky directories, hard-link protection, setgid directories, chown and
 chgrp rules, chmod, utimes, truncate, xattrs, rename and unlink rules, setuid bits cleared by a
-write, and the control plane's ctl file (owner only). Usage: test_perms.py ZCFS"""
-import os, shutil, sys
+write, POSIX ACLs (enforced by the kernel's ACL cache), trusted.* names (listed to root
+only), O_APPEND cleared by fcntl, and the control plane's ctl file (owner only). Usage: test_perms.py ZCFS"""
+import fcntl, os, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
 from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
@@ -48,6 +49,27 @@ def build(r):
     mk("suidfile", 0o4777, ALICE, ALICE)
     mk("noread", 0o200, ALICE, ALICE)
     os.symlink("rootfile", os.path.join(r, "link"))
+    # ACLs: one denying alice a world-readable file, one granting bob a 0600 file
+    mk("acldeny", 0o644)
+    mk("aclgrant", 0o600)
+    subprocess.run(["setfacl", "-m", f"u:{ALICE}:---", os.path.join(r, "acldeny")], check=True)
+    subprocess.run(["setfacl", "-m", f"u:{BOB}:r--", os.path.join(r, "aclgrant")], check=True)
+    # a trusted.* name (listed only to CAP_SYS_ADMIN) beside a user.* one
+    mk("xattrs", 0o644)
+    os.setxattr(os.path.join(r, "xattrs"), "trusted.zcfs-test", b"secret")
+    os.setxattr(os.path.join(r, "xattrs"), "user.note", b"n")
+    mk("appendme", 0o666, data=b"ab")
+
+
+def write_after_clearing_append(p):
+    """O_APPEND dropped with fcntl after the open: the write lands at offset 0."""
+    fd = os.open(p, os.O_WRONLY | os.O_APPEND)
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+        os.write(fd, b"Z")
+    finally:
+        os.close(fd)
+    return open(p, "rb").read()
 
 
 def utime_now(p):
@@ -96,6 +118,11 @@ OPS = [
     ("write to setuid file", lambda R: open(f"{R}/suidfile", "r+b").write(b"z"), ["suidfile"]),
     ("rmdir private subdir", lambda R: os.rmdir(f"{R}/aprivate/sub"), ["aprivate/sub"]),
     ("mknod fifo in pub", lambda R: os.mkfifo(f"{R}/pub/fifo"), ["pub/fifo"]),
+    ("read file an ACL denies", lambda R: open(f"{R}/acldeny", "rb").read(), []),
+    ("read 0600 file an ACL grants", lambda R: open(f"{R}/aclgrant", "rb").read(), []),
+    ("list xattrs beside trusted.*", lambda R: sorted(os.listxattr(f"{R}/xattrs")), []),
+    ("write after F_SETFL clears O_APPEND", lambda R: write_after_clearing_append(f"{R}/appendme"),
+     ["appendme"]),
     ("symlink in ro", lambda R: os.symlink("x", f"{R}/ro/s"), ["ro/s"]),
 ]
 
