@@ -45,18 +45,25 @@ struct snap {
 	char data[];
 };
 
+#define SNAP_PER_UID 64   /* snapshot handles one user other than the owner may hold */
+#define SNAP_HOLDERS 256  /* such users at once (more: EMFILE until one closes) */
+
 struct zcd_ctl {
 	struct node nodes[N_COUNT]; /* nodes[0] unused; addresses are the node ids; immutable */
 	struct timespec started;    /* immutable */
 	pthread_mutex_t lock;
 	struct snap *latest[N_COUNT]; /* each holds one reference; lock */
 	char *side_path;            /* the control mount (ctl_mount.h), NULL: files are here */
+	/* Snapshot handles other users hold (each pins its own rendering): per uid; lock. */
+	struct { uid_t uid; unsigned n; } held[SNAP_HOLDERS];
 };
 
 /* A stats, stats.json or config handle: one snapshot. */
 struct snap_fh {
 	struct zcd_fh fh;
 	struct snap *snap;
+	bool charged;       /* counted in held[] for uid */
+	uid_t uid;
 };
 
 /* A ctl handle: the reply of the last command written, read from its start. */
@@ -488,9 +495,53 @@ static void snap_read(fuse_req_t req, struct zcd_fh *fh, size_t size, off_t off)
 	snap_unref(s);
 }
 
+/* Every open renders a snapshot of its own (a reader sees counts newer than its last open):
+ * users other than the owner may hold SNAP_PER_UID of them at once, so that none can pin the
+ * daemon's memory by keeping thousands open. 0 or -EMFILE. */
+static int snap_charge(struct zcd_ctl *c, uid_t uid)
+{
+	int rc = -EMFILE, free_slot = -1;
+
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < SNAP_HOLDERS; i++) {
+		if (c->held[i].n && c->held[i].uid == uid) {
+			if (c->held[i].n < SNAP_PER_UID) {
+				c->held[i].n++;
+				rc = 0;
+			}
+			free_slot = -2;
+			break;
+		}
+		if (!c->held[i].n && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot >= 0) {
+		c->held[free_slot].uid = uid;
+		c->held[free_slot].n = 1;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+static void snap_uncharge(struct zcd_ctl *c, uid_t uid)
+{
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < SNAP_HOLDERS; i++)
+		if (c->held[i].n && c->held[i].uid == uid) {
+			c->held[i].n--;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void snap_release(struct zcd_ctx *ctx, struct zcd_fh *fh, fuse_req_t req)
 {
-	snap_unref(((struct snap_fh *)fh)->snap);
+	struct snap_fh *s = (struct snap_fh *)fh;
+
+	if (s->charged)
+		snap_uncharge(ctx->ctl, s->uid);
+	snap_unref(s->snap);
 	free(fh);
 }
 
@@ -684,8 +735,17 @@ void zcd_ctl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, boo
 		struct snap_fh *s = calloc(1, sizeof(*s));
 		fh = s ? &s->fh : NULL;
 		ops = &snap_ops;
-		rc = s ? snap_get(ctx, k, true, &s->snap) : -ENOMEM;
+		rc = s ? 0 : -ENOMEM;
+		if (rc == 0 && !caller_is_owner(req)) {
+			s->uid = fuse_req_ctx(req)->uid;
+			rc = snap_charge(ctx->ctl, s->uid);
+			s->charged = rc == 0;
+		}
+		if (rc == 0)
+			rc = snap_get(ctx, k, true, &s->snap);
 		if (rc < 0) {
+			if (s && s->charged)
+				snap_uncharge(ctx->ctl, s->uid);
 			free(s);
 			return zcd_reply_err(req, op, rc);
 		}

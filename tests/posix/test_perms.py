@@ -9,7 +9,7 @@ read/write/execute bits, sticky directories, hard-link protection, setgid direct
 chgrp rules, chmod, utimes, truncate, xattrs, rename and unlink rules, setuid bits cleared by a
 write, POSIX ACLs (enforced by the kernel's ACL cache), trusted.* names (listed to root
 only), O_APPEND cleared by fcntl, and the control plane's ctl file (owner only). Usage: test_perms.py ZCFS"""
-import fcntl, os, shutil, subprocess, sys
+import errno, fcntl, os, shutil, subprocess, sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pylib"))
 from zcfstest import Mount, assert_clean_log, require_fuse, run_as, temp_tree  # noqa: E402
@@ -127,6 +127,27 @@ OPS = [
 ]
 
 
+def hold_stats(root, want):
+    """Open .zcfs/stats want times, keeping each open: (opened, errno name of the refusal or
+    None, opens that work again after one close)."""
+    fds, err, again = [], None, 0
+    try:
+        for _ in range(want):
+            try:
+                fds.append(os.open(os.path.join(root, ".zcfs", "stats"), os.O_RDONLY))
+            except OSError as e:
+                err = errno.errorcode[e.errno]
+                break
+        if err:
+            os.close(fds.pop())
+            os.close(os.open(os.path.join(root, ".zcfs", "stats"), os.O_RDONLY))
+            again = 1
+        return len(fds) + again, err, again
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def state(root, paths):
     out = {}
     for p in paths:
@@ -180,6 +201,17 @@ def main():
                 print(f"not ok {n} - {user}: ctl open gave {r}")
             else:
                 print(f"ok {n} - {user}: the ctl file is refused (EACCES)")
+        # Each open of stats holds a snapshot of its own: another user may hold 64 at once (the
+        # 65th is refused, one closed makes room), the owner is not limited.
+        if len(users) > 1:
+            got = run_user(users[1], lambda R: hold_stats(R, 65), M)
+            own = hold_stats(M, 200)
+            n += 1
+            if got != ["ok", "(64, 'EMFILE', 1)"] or own != (200, None, 0):
+                fails += 1
+                print(f"not ok {n} - stats opens held: {users[1]} {got}, owner {own}")
+            else:
+                print(f"ok {n} - {users[1]} holds at most 64 stats snapshots (EMFILE after), the owner 200")
       finally:
         mnt.close()
     assert_clean_log(log)
