@@ -207,16 +207,16 @@ ssize_t zcd_backing_kept_xattr(fuse_req_t req, struct zcd_inode *in, enum zcd_kx
 	if (fd < 0)
 		return fd;
 	rc = fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	zcd_fd_put(ctx, in);
-	if (rc < 0)
-		return rc;
 	/* As the kernel's xattr_permission() for user.*: regular files and directories only; a
 	 * change needs write permission (or ownership), a read read permission. */
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		return op == ZCD_KX_SET ? -EPERM : op == ZCD_KX_LIST ? 0 : -ENODATA;
-	if ((op == ZCD_KX_SET || op == ZCD_KX_REMOVE) ? !zcd_caller_may(req, &st, W_OK)
-						       : !zcd_caller_may(req, &st, R_OK))
-		return -EACCES;
+	if (rc == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		rc = op == ZCD_KX_SET ? -EPERM : op == ZCD_KX_LIST ? 1 : -ENODATA;
+	if (rc == 0 && !zcd_caller_may(req, fd, &st,
+				       (op == ZCD_KX_SET || op == ZCD_KX_REMOVE) ? W_OK : R_OK))
+		rc = -EACCES;
+	zcd_fd_put(ctx, in);
+	if (rc != 0)
+		return rc > 0 ? 0 : rc;
 	rc = zcd_inode_path(ctx, in, path, sizeof(path));
 	if (rc < 0)
 		return rc;

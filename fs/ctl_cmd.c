@@ -237,7 +237,7 @@ static int walk_entry(struct cmd_run *run, int dfd, const char *name, const char
 	if (fd < 0)
 		return 0; /* the caller cannot read it: skipped, as a walk of their own would */
 	if (fstat(fd, &st) == 0 && st.st_ino == seen.st_ino && st.st_dev == seen.st_dev &&
-	    zcd_caller_may(run->req, &st, verb_mask(run->cmd->verb)))
+	    zcd_caller_may(run->req, fd, &st, verb_mask(run->cmd->verb)))
 		rc = run_file(run, fd, &st, relpath);
 	close(fd);
 	return rc;
@@ -307,7 +307,7 @@ static int run_command(struct cmd_run *run)
 		rc = -EINVAL; /* never open devices, fifos or sockets */
 	if (rc == 0 && S_ISDIR(st.st_mode) && !cmd->recursive)
 		rc = -EISDIR;
-	if (rc == 0 && S_ISREG(st.st_mode) && !zcd_caller_may(run->req, &st, verb_mask(cmd->verb)))
+	if (rc == 0 && S_ISREG(st.st_mode) && !zcd_caller_may(run->req, fd, &st, verb_mask(cmd->verb)))
 		rc = -EACCES;
 	if (rc < 0 || S_ISDIR(st.st_mode)) {
 		close(fd);

@@ -175,7 +175,7 @@ static int vxattr(fuse_req_t req, struct zcd_inode *in, const char *name, char *
 			rc = snprintf(buf, len, "mem=%u offset=%u", mem, off);
 		goto out_close;
 	}
-	if (!zcd_caller_may(req, &st, W_OK)) {
+	if (!zcd_caller_may(req, fd, &st, W_OK)) {
 		rc = -EACCES;
 		goto out_close;
 	}

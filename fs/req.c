@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -88,18 +90,37 @@ bool zcd_caller_in_group(fuse_req_t req, gid_t gid)
 	return false;
 }
 
-bool zcd_caller_may(fuse_req_t req, const struct stat *st, int mask)
+bool zcd_caller_may(fuse_req_t req, int fd, const struct stat *st, int mask)
 {
+	struct zcd_ctx *ctx = zcd_ctx(req);
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
-	int shift = 0;
+	gid_t groups[MAX_GROUPS];
+	struct zcd_creds c;
+	char proc[64];
+	bool may;
+	int n, shift = 0;
 
 	if (fc->uid == 0)
 		return true;
 	if (fc->uid == st->st_uid) /* the owner may always ask about its own file's cache */
 		return mask == W_OK || (st->st_mode & ((unsigned)mask << 6)) != 0;
-	if (zcd_caller_in_group(req, st->st_gid))
-		shift = 3;
-	return (st->st_mode & ((unsigned)mask << shift)) != 0;
+	if (!ctx->is_root) { /* cannot act as the caller: the mode bits */
+		if (zcd_caller_in_group(req, st->st_gid))
+			shift = 3;
+		return (st->st_mode & ((unsigned)mask << shift)) != 0;
+	}
+	/* The kernel's own check as the caller: ACLs, groups and all. */
+	n = fuse_req_getgroups(req, MAX_GROUPS, groups);
+	if (n < 0)
+		n = 0;
+	if (n > MAX_GROUPS)
+		n = MAX_GROUPS;
+	if (zcd_creds_enter_ids(ctx, &c, fc->uid, fc->gid, groups, n) < 0)
+		return false;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	may = faccessat(AT_FDCWD, proc, mask, AT_EACCESS) == 0;
+	zcd_creds_leave_ids(ctx, &c);
+	return may;
 }
 
 void zcd_reply_err(fuse_req_t req, enum zc_op op, int neg_errno)

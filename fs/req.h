@@ -30,9 +30,9 @@ void zcd_creds_leave_ids(struct zcd_ctx *ctx, struct zcd_creds *c);
 
 /* Is gid the caller's group or one of its supplementary groups? */
 bool zcd_caller_in_group(fuse_req_t req, gid_t gid);
-/* Could the caller access st with mask (R_OK/W_OK) by its mode bits? Root may; the owner may
- * always ask for W_OK-gated information about its own file. */
-bool zcd_caller_may(fuse_req_t req, const struct stat *st, int mask);
+/* Could the caller access fd (described by st) with mask (R_OK/W_OK), ACLs included? Root
+ * may; the owner may always ask for W_OK-gated information about its own file. */
+bool zcd_caller_may(fuse_req_t req, int fd, const struct stat *st, int mask);
 
 /* Reply with -neg_errno (or neg_errno if positive) and count the op as failed. */
 void zcd_reply_err(fuse_req_t req, enum zc_op op, int neg_errno);

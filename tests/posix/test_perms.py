@@ -59,6 +59,8 @@ def build(r):
     os.setxattr(os.path.join(r, "xattrs"), "trusted.zcfs-test", b"secret")
     os.setxattr(os.path.join(r, "xattrs"), "user.note", b"n")
     mk("appendme", 0o666, data=b"ab")
+    mk("aclro", 0o666)  # writable by mode, read-only for alice by ACL
+    subprocess.run(["setfacl", "-m", f"u:{ALICE}:r--", os.path.join(r, "aclro")], check=True)
 
 
 def write_after_clearing_append(p):
@@ -201,6 +203,18 @@ def main():
                 print(f"not ok {n} - {user}: ctl open gave {r}")
             else:
                 print(f"ok {n} - {user}: the ctl file is refused (EACCES)")
+        # user.zcfs.residency (a side channel) only for who could write the file, by the
+        # kernel's own check: an ACL that makes it read-only for alice refuses her
+        if len(users) > 1:
+            d = os.path.join(M, "viamount", f"{users[1]}-0-{len(opts)}", "aclro")
+            res = {u: run_user(u, lambda R: os.getxattr(R, "user.zcfs.residency")[:10], d)
+                   for u in ("alice", "bob")}
+            n += 1
+            if res != {"alice": ["err", "EACCES"], "bob": ["ok", "b'page_size='"]}:
+                fails += 1
+                print(f"not ok {n} - residency of a file an ACL makes read-only: {res}")
+            else:
+                print(f"ok {n} - residency: refused where an ACL denies writing, given by mode bits")
         # Each open of stats holds a snapshot of its own: another user may hold 64 at once (the
         # 65th is refused, one closed makes room), the owner is not limited.
         if len(users) > 1:
