@@ -203,7 +203,7 @@ int zcd_file_kill_privs(int fd)
 		return -errno;
 	if (fremovexattr(fd, "security.capability") < 0 && errno != ENODATA && errno != EOPNOTSUPP)
 		return -errno;
-	return 0;
+	return (st.st_mode & kill) != 0;
 }
 
 /* Start the read engine chosen by routing; a second descriptor (direct) needs room in the
@@ -400,8 +400,11 @@ static void file_write(fuse_req_t req, struct zcd_fh *fh, struct fuse_bufvec *bu
 	zcd_cache_write_begin(ctx, f->inode);
 #if ZC_HAVE_FUSE_KILLPRIV_V2
 	/* The kernel left setuid bits to the daemon (KILLPRIV_V2), which writes as root. */
-	if (fi->kill_suidgid)
-		zcd_file_kill_privs(f->fd);
+	/* The kernel, which keeps the mode it cached after such a write (it drops only the times
+	 * and size), is told the mode changed before the write returns (offset -1: attributes
+	 * only, no page locks, safe inside WRITE, as in OPEN above). */
+	if (fi->kill_suidgid && zcd_file_kill_privs(f->fd) > 0)
+		fuse_lowlevel_notify_inval_inode(ctx->se, zcd_inode_nodeid(ctx, f->inode), -1, 0);
 #endif
 	/* A caller's fcntl(F_SETFL) changes O_APPEND on its open file, which each WRITE carries:
 	 * the backing descriptor follows (writeback: the kernel appends itself). */

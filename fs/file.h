@@ -29,7 +29,7 @@ void zcd_file_finish_open(fuse_req_t req, enum zc_op op, struct zcd_inode *in, i
 int zcd_file_backing_flags(const struct zcd_ctx *ctx, int flags);
 /* Clear the setuid bit, the setgid bit where group execute is set, and file capabilities of the
  * file behind fd, as the kernel does for a writer without CAP_FSETID (with KILLPRIV_V2 the kernel
- * leaves that to the daemon). Returns 0 or -errno. */
+ * leaves that to the daemon). Returns 1 when the mode changed, 0 when it did not, or -errno. */
 int zcd_file_kill_privs(int fd);
 /* Implicit handles (-o noopen: the kernel opens files without asking, so reads and writes come
  * without a handle): the inode's own, opened as the daemon at the first READ (read-only) or

@@ -63,6 +63,15 @@ def build(r):
     subprocess.run(["setfacl", "-m", f"u:{ALICE}:r--", os.path.join(r, "aclro")], check=True)
 
 
+def write_then_mode(p):
+    """Write, then ask for the mode alone (stat -c %a: statx with STATX_MODE), which the kernel
+    answers from what it cached unless told the write changed it."""
+    os.stat(p)  # the attributes cached before the write
+    with open(p, "r+b") as f:
+        f.write(b"w")
+    return subprocess.run(["stat", "-c", "%a", p], capture_output=True, text=True).stdout.strip()
+
+
 def write_after_clearing_append(p):
     """O_APPEND dropped with fcntl after the open: the write lands at offset 0."""
     fd = os.open(p, os.O_WRONLY | os.O_APPEND)
@@ -118,6 +127,8 @@ OPS = [
     ("access X on rootexec", lambda R: os.access(f"{R}/rootexec", os.X_OK), []),
     ("access W on root's file", lambda R: os.access(f"{R}/rootfile", os.W_OK), []),
     ("write to setuid file", lambda R: open(f"{R}/suidfile", "r+b").write(b"z"), ["suidfile"]),
+    ("mode alone (statx) after a write to setuid file", lambda R: write_then_mode(f"{R}/suidfile"),
+     ["suidfile"]),
     ("rmdir private subdir", lambda R: os.rmdir(f"{R}/aprivate/sub"), ["aprivate/sub"]),
     ("mknod fifo in pub", lambda R: os.mkfifo(f"{R}/pub/fifo"), ["pub/fifo"]),
     ("read file an ACL denies", lambda R: open(f"{R}/acldeny", "rb").read(), []),
